@@ -1,0 +1,39 @@
+"""Networks: specs as plain data (``spec``, ``registry``, ``parse``) and one builder (``resnet``).
+
+Only :func:`build_model` imports torch, when called.
+"""
+
+from __future__ import annotations
+
+from .parse import parse_size, resolve
+from .registry import FAMILIES, VARIANTS, Variant
+from .spec import ResNetSpec
+
+__all__ = ["ResNetSpec", "Variant", "VARIANTS", "FAMILIES", "resolve", "get_spec", "build_model", "parse_size"]
+
+
+def get_spec(name_or_spec: str | ResNetSpec, **overrides) -> ResNetSpec:
+    """The spec of a variant name or spec string (``overrides`` such as ``in_chans=1`` applied last).
+
+    Raises:
+        UsageError: unknown name, unknown key, or a value that is not allowed.
+    """
+    if isinstance(name_or_spec, ResNetSpec):
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return name_or_spec.replace(**changes) if changes else name_or_spec
+    return resolve(name_or_spec, **overrides)[1]
+
+
+def build_model(name_or_spec: str | ResNetSpec, **overrides):
+    """Build the ``torch.nn.Module`` of a variant name, spec string or :class:`ResNetSpec`.
+
+    ``overrides``: any spec field, e.g. ``num_classes=10``, ``in_chans=1``. The model takes
+    (N, in_chans, H, W) float input and returns (N, num_classes) logits (the pooled (N, C)
+    features when ``num_classes=0``).
+
+    Raises:
+        UsageError: see :func:`get_spec`.
+    """
+    from .resnet import build
+
+    return build(get_spec(name_or_spec, **overrides))

@@ -1,0 +1,202 @@
+"""Resolve a variant name or a custom spec string to a :class:`ResNetSpec` (no torch here).
+
+Grammar (documented in README and ``--help``)::
+
+    SPEC   := BASE | BASE "(" [ITEM ("," ITEM)*] ")"
+    BASE   := a variant name (``resnet50d``) or ``resnet`` (the defaults: a torchvision-style resnet50)
+    ITEM   := KEY "=" VALUE
+    VALUE  := integer | number | true/false | word | dash-list (``3-4-23-3``) | HxW (``size=256x192``)
+
+Keys are the :class:`ResNetSpec` fields plus the aliases in ``ALIASES`` and three shorthands:
+``depth=N`` (block and layers of a standard depth), ``output_stride=8|16|32`` (dilate the last
+stages) and ``size=H[xW]`` (default input size).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+
+from ..errors import UsageError
+from .registry import VARIANTS
+from .spec import DEPTHS, ResNetSpec
+
+ALIASES = {
+    "cardinality": "groups",
+    "width": "width_per_group",
+    "base_width": "width_per_group",
+    "attention": "attn",
+    "classes": "num_classes",
+    "channels": "in_chans",
+    "in_channels": "in_chans",
+}
+_SHORTHANDS = ("depth", "output_stride", "size")
+_FIELDS = {f.name: f for f in dataclasses.fields(ResNetSpec)}
+_INT_TUPLES = ("layers", "widths")
+_BOOLS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False,
+          "t": True, "f": False}
+_SPEC_RE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
+ALLOWED_KEYS = tuple(sorted(set(_FIELDS) - {"naming", "input_size"} | set(ALIASES) | set(_SHORTHANDS)))
+
+
+def closest_names(name: str, n: int = 3) -> list[str]:
+    """Variant names that look like ``name`` (difflib ratio), best first."""
+    return difflib.get_close_matches(name, list(VARIANTS), n=n, cutoff=0.5)
+
+
+def unknown_variant(name: str) -> UsageError:
+    """The error for a name that is neither a variant nor a spec, with the closest names."""
+    close = closest_names(name)
+    hint = f"did you mean {', '.join(close)}?" if close else "run 'resnet-cli list' for the names"
+    return UsageError(f"unknown variant {name!r}: {hint} (or write a spec such as 'resnet(depth=50, attn=se)')")
+
+
+def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
+    """Turn a variant name or spec string into ``(display name, spec)``.
+
+    ``overrides`` (``in_chans=1``, ``num_classes=10``, ...) are applied last; ``None`` values are ignored.
+
+    Raises:
+        UsageError: unknown name, unknown key, or a value that is not allowed (the message names it).
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise UsageError("empty variant name: give a name such as resnet50 or a spec such as 'resnet(depth=18)'")
+    match = _SPEC_RE.match(text)
+    if not match:
+        raise UsageError(f"cannot read {text!r} as a variant or spec: expected NAME or NAME(key=value, ...)")
+    base, body = match.group(1), match.group(2)
+    if base == "resnet":
+        spec, name = ResNetSpec(naming="timm"), "custom"
+    elif base in VARIANTS:
+        spec, name = VARIANTS[base].spec, base
+    else:
+        raise unknown_variant(base)
+    items = _parse_items(body) if body is not None else []
+    items += [(k, str(v) if not isinstance(v, bool) else str(v).lower()) for k, v in overrides.items() if v is not None]
+    if body is not None and body.strip():
+        name = text.strip() if base == "resnet" else f"{base}({body.strip()})"
+    return name, _apply(spec, items)
+
+
+def _parse_items(body: str) -> list[tuple[str, str]]:
+    items = []
+    for raw in body.split(","):
+        if not raw.strip():
+            if body.strip():
+                raise UsageError(f"empty item in spec ({body.strip()!r}): write key=value, separated by commas")
+            continue
+        if "=" not in raw:
+            raise UsageError(f"spec item {raw.strip()!r} has no '=': write key=value "
+                             f"(keys: {', '.join(ALLOWED_KEYS)})")
+        key, value = (s.strip() for s in raw.split("=", 1))
+        items.append((key, value))
+    return items
+
+
+def _apply(spec: ResNetSpec, items: list[tuple[str, str]]) -> ResNetSpec:
+    changes: dict = {}
+    for key, value in items:
+        key = ALIASES.get(key.lower(), key.lower())
+        if key == "depth":
+            depth = _int(key, value)
+            if depth not in DEPTHS:
+                raise UsageError(f"depth={value} has no standard block layout; use one of "
+                                 f"{', '.join(map(str, DEPTHS))}, or give block= and layers=")
+            changes["block"], changes["layers"] = DEPTHS[depth]
+        elif key == "output_stride":
+            changes["_output_stride"] = _int(key, value)
+        elif key == "size":
+            changes["_size"] = parse_size(value, what="size")
+        elif key in _FIELDS and key not in ("naming", "input_size"):
+            changes[key] = _convert(key, value)
+        else:
+            close = difflib.get_close_matches(key, ALLOWED_KEYS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"unknown spec key {key!r}{hint}; keys: {', '.join(ALLOWED_KEYS)}")
+    output_stride = changes.pop("_output_stride", None)
+    size = changes.pop("_size", None)
+    if "layers" in changes and "widths" not in changes and len(changes["layers"]) != len(spec.widths):
+        changes["widths"] = tuple(spec.widths[0] * 2 ** i for i in range(len(changes["layers"])))
+    if "layers" in changes and "dilate" not in changes:
+        changes["dilate"] = ()
+    new = spec.replace(**changes)
+    if output_stride is not None:
+        new = new.replace(dilate=dilate_for_output_stride(new, output_stride))
+    if size is not None:
+        new = new.replace(input_size=(new.in_chans, *size))
+    return new
+
+
+def dilate_for_output_stride(spec: ResNetSpec, output_stride: int) -> tuple[bool, ...]:
+    """The ``dilate`` flags that give ``output_stride`` (timm's rule: once the running stride
+    reaches the target, later stages dilate instead of striding; DeepLab, Chen et al. 2017).
+
+    Raises:
+        UsageError: the output stride is not a power of two reachable by this network.
+    """
+    base = spec.replace(dilate=())
+    stem = base.stem_reduction * (2 if base.stem_pool != "none" else 1)
+    reachable = [stem * 2 ** k for k in range(len(spec.layers))]
+    if output_stride not in reachable:
+        raise UsageError(f"output stride {output_stride} is not possible for this network; "
+                         f"use one of {', '.join(map(str, reachable))}")
+    flags, running = [], stem
+    for _ in spec.layers[1:]:
+        if running >= output_stride:
+            flags.append(True)
+        else:
+            running *= 2
+            flags.append(False)
+    return tuple(flags)
+
+
+def parse_size(text: str, what: str = "--size") -> tuple[int, int]:
+    """``'224'`` -> (224, 224); ``'256x192'`` -> (256, 192) as (H, W).
+
+    Raises:
+        UsageError: anything but one or two positive integers joined by 'x'.
+    """
+    parts = str(text).strip().lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.isdigit() and p.isascii() for p in parts):
+        raise UsageError(f"{what} {text!r} is not a size: use H or HxW with positive integers, e.g. 224 or 256x192")
+    h, w = (int(parts[0]), int(parts[-1]))
+    if h < 1 or w < 1:
+        raise UsageError(f"{what} {text!r} must be positive: use H or HxW, e.g. 224 or 256x192")
+    return h, w
+
+
+def _int(key: str, value: str) -> int:
+    try:
+        return int(value, 10)
+    except ValueError:
+        raise UsageError(f"{key}={value!r} must be an integer") from None
+
+
+def _convert(key: str, value: str):
+    default = getattr(ResNetSpec(), key)
+    if key in _INT_TUPLES:
+        parts = value.replace("x", "-").split("-")
+        if not all(p.strip().isdigit() and p.strip().isascii() for p in parts):
+            raise UsageError(f"{key}={value!r} must be integers joined by '-', e.g. 3-4-6-3")
+        return tuple(int(p) for p in parts)
+    if key == "dilate":
+        parts = [p.strip().lower() for p in value.split("-")]
+        if not all(p in _BOOLS for p in parts):
+            raise UsageError(f"dilate={value!r} must be flags joined by '-', one per stage after the first, e.g. 0-1-1")
+        return tuple(_BOOLS[p] for p in parts)
+    if isinstance(default, bool):
+        if value.lower() not in _BOOLS:
+            raise UsageError(f"{key}={value!r} must be true or false")
+        return _BOOLS[value.lower()]
+    if isinstance(default, int):
+        return _int(key, value)
+    if isinstance(default, float):
+        try:
+            number = float(value)
+        except ValueError:
+            raise UsageError(f"{key}={value!r} must be a number") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise UsageError(f"{key}={value!r} must be a finite number")
+        return number
+    return value.lower()

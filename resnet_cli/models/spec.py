@@ -1,0 +1,272 @@
+"""The whole architecture of a ResNet as plain data (no torch here).
+
+One frozen :class:`ResNetSpec` describes a network completely; the builder in ``models.resnet``
+reads nothing else. Named variants (``registry``) and custom spec strings (``parse``) both end
+up as a ``ResNetSpec``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+
+BLOCKS = ("basic", "bottleneck")
+STEMS = ("7x7", "deep", "tiered", "3x3")
+STEM_POOLS = ("max", "conv", "none")
+SHORTCUTS = ("conv", "avgpool", "pad")
+ATTNS = ("none", "se", "eca")
+NORMS = ("batchnorm", "groupnorm")
+AAS = ("none", "blur", "avgpool")
+NAMINGS = ("torchvision", "timm")
+
+#: Blocks per stage behind the usual depths (He et al. 2015, table 1; timm for 10, 14, 26, 200).
+DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
+    10: ("basic", (1, 1, 1, 1)),
+    14: ("bottleneck", (1, 1, 1, 1)),
+    18: ("basic", (2, 2, 2, 2)),
+    26: ("bottleneck", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+    200: ("bottleneck", (3, 24, 36, 3)),
+}
+
+
+@dataclass(frozen=True)
+class ResNetSpec:
+    """A ResNet, completely.
+
+    Attributes:
+        block: ``basic`` (two 3x3 convs, expansion 1) or ``bottleneck`` (1x1, 3x3, 1x1, expansion 4;
+            the stride sits on the 3x3 conv, ResNet v1.5 as in torchvision and timm).
+        layers: blocks per stage.
+        widths: planes per stage; a stage outputs ``width * expansion`` channels.
+        groups: cardinality of the bottleneck's 3x3 conv (ResNeXt, Xie et al. 2017).
+        width_per_group: base width; the bottleneck's inner width is
+            ``floor(planes * width_per_group / 64) * groups`` (torchvision and timm rule).
+        stem: ``7x7`` (one 7x7/2 conv), ``deep`` (three 3x3 convs, widths stem_width, stem_width,
+            2*stem_width; timm 'c'/'s'/'d'), ``tiered`` (widths 3*stem_width//4, stem_width,
+            2*stem_width; timm 't'), or ``3x3`` (one 3x3/1 conv, the CIFAR nets of He et al. 2015 §4.2).
+        stem_width: output channels of a 7x7 or 3x3 stem; for deep stems, the width of the first convs.
+        stem_pool: ``max`` (3x3/2 max-pool), ``conv`` (3x3/2 conv + norm + act, ResNet-RS) or ``none``.
+        shortcut: projection when a block changes stride or channels: ``conv`` (strided 1x1 conv + norm),
+            ``avgpool`` (2x2/2 average pool, ceil mode, padding not counted, then 1x1 conv + norm;
+            ResNet-D, He et al. 2019) or ``pad`` (option A: subsample + zero channel padding, no parameters).
+        attn: channel attention after the last conv of each block: ``se`` (Hu et al. 2018) or ``eca``
+            (Wang et al. 2020).
+        se_ratio: SE reduction; hidden channels = ``make_divisible(channels * se_ratio, 8)`` (timm).
+        norm: ``batchnorm`` or ``groupnorm`` (32 groups, as timm's ``resnet50_gn``).
+        aa: anti-aliased downsampling in the strided convs of blocks: ``blur`` (3x3 binomial blur pool,
+            Zhang 2019) or ``avgpool`` (2x2 average pool).
+        dilate: for stages 2.., replace the stage's stride by dilation (DeepLab; torchvision's
+            ``replace_stride_with_dilation``).
+        preact: pre-activation ordering (ResNet v2, He et al. 2016), timm's ``ResNetV2`` layout.
+        zero_init_last: zero-initialise the last norm of every residual branch (Goyal et al. 2017).
+        in_chans: input channels.
+        num_classes: classifier outputs; 0 drops the classifier.
+        naming: module names of the reference library, ``torchvision`` (one shared ``relu`` per block,
+            ``avgpool``) or ``timm`` (``act1``.., ``global_pool``); state_dict keys are the same in both.
+        input_size: default (C, H, W) input.
+    """
+
+    block: str = "bottleneck"
+    layers: tuple[int, ...] = (3, 4, 6, 3)
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    groups: int = 1
+    width_per_group: int = 64
+    stem: str = "7x7"
+    stem_width: int = 64
+    stem_pool: str = "max"
+    shortcut: str = "conv"
+    attn: str = "none"
+    se_ratio: float = 1 / 16
+    norm: str = "batchnorm"
+    aa: str = "none"
+    dilate: tuple[bool, ...] = field(default=())
+    preact: bool = False
+    zero_init_last: bool = True
+    in_chans: int = 3
+    num_classes: int = 1000
+    naming: str = "timm"
+    input_size: tuple[int, int, int] = (3, 224, 224)
+
+    def __post_init__(self) -> None:
+        if not self.dilate:
+            object.__setattr__(self, "dilate", (False,) * max(len(self.layers) - 1, 0))
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "widths", tuple(self.widths))
+        object.__setattr__(self, "dilate", tuple(bool(d) for d in self.dilate))
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Raise :class:`UsageError` naming the first field that cannot describe a network."""
+        choices = {"block": BLOCKS, "stem": STEMS, "stem_pool": STEM_POOLS, "shortcut": SHORTCUTS,
+                   "attn": ATTNS, "norm": NORMS, "aa": AAS, "naming": NAMINGS}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise UsageError(f"{key}={getattr(self, key)!r} is not allowed; use one of {', '.join(allowed)}")
+        if not self.layers or any(n < 1 for n in self.layers):
+            raise UsageError(f"layers={_dashed(self.layers)} must be one or more stages of at least 1 block each")
+        if len(self.widths) != len(self.layers):
+            raise UsageError(f"widths={_dashed(self.widths)} must give one width per stage "
+                             f"({len(self.layers)} stages in layers={_dashed(self.layers)})")
+        if len(self.dilate) != len(self.layers) - 1:
+            raise UsageError(f"dilate has {len(self.dilate)} entries; give one per stage after the first "
+                             f"({len(self.layers) - 1})")
+        positive = {"groups": self.groups, "width_per_group": self.width_per_group,
+                    "stem_width": self.stem_width, "in_chans": self.in_chans}
+        positive.update({f"widths[{i}]": w for i, w in enumerate(self.widths)})
+        for key, value in positive.items():
+            if value < 1:
+                raise UsageError(f"{key}={value} must be a positive integer")
+        limits = {"blocks per stage": (max(self.layers), 1000), "a stage width": (max(self.widths), 16384),
+                  "stem_width": (self.stem_width, 16384), "in_chans": (self.in_chans, 16384),
+                  "groups": (self.groups, 16384), "width_per_group": (self.width_per_group, 16384),
+                  "stages": (len(self.layers), 16)}
+        for what, (value, top) in limits.items():
+            if value > top:
+                raise UsageError(f"{what} = {value} is beyond what resnet-cli builds (at most {top})")
+        if self.block == "bottleneck" and min(self.bottleneck_width(w) for w in self.widths) < 1:
+            raise UsageError(f"width_per_group={self.width_per_group} leaves a bottleneck with no channels; "
+                             "use a larger width_per_group or wider stages")
+        if self.num_classes < 0:
+            raise UsageError(f"num_classes={self.num_classes} must be 0 (no classifier) or more")
+        if not 0 < self.se_ratio <= 1:
+            raise UsageError(f"se_ratio={self.se_ratio} must be in (0, 1]")
+        if self.block == "basic" and (self.groups != 1 or self.width_per_group != 64):
+            raise UsageError("groups and width_per_group apply to bottleneck blocks only "
+                             "(basic blocks support groups=1, width_per_group=64)")
+        if self.stem == "tiered" and self.stem_width < 4:
+            raise UsageError(f"stem_width={self.stem_width} must be at least 4 for a tiered stem")
+        if self.preact and (self.attn != "none" or self.aa != "none" or self.stem_pool == "conv"
+                            or self.shortcut == "pad"):
+            raise UsageError("preact=true supports attn=none, aa=none, stem_pool=max|none and "
+                             "shortcut=conv|avgpool only")
+        if self.norm == "groupnorm":
+            bad = [c for c in self.norm_channels() if c % 32]
+            if bad:
+                raise UsageError(f"norm=groupnorm uses 32 groups, but a layer has {bad[0]} channels "
+                                 "(not a multiple of 32); use norm=batchnorm or wider layers")
+        if self.input_size[0] != self.in_chans:
+            object.__setattr__(self, "input_size", (self.in_chans, *self.input_size[1:]))
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def expansion(self) -> int:
+        """Output channels per plane of a block: 1 (basic) or 4 (bottleneck)."""
+        return 4 if self.block == "bottleneck" else 1
+
+    @property
+    def stem_channels(self) -> int:
+        """Channels out of the stem (before the first stage)."""
+        return self.stem_width * 2 if self.stem in ("deep", "tiered") else self.stem_width
+
+    @property
+    def stem_reduction(self) -> int:
+        """Stride of the stem conv(s): 2, or 1 for the CIFAR 3x3 stem."""
+        return 1 if self.stem == "3x3" else 2
+
+    @property
+    def stage_channels(self) -> tuple[int, ...]:
+        """Output channels of each stage."""
+        return tuple(w * self.expansion for w in self.widths)
+
+    def bottleneck_width(self, planes: int) -> int:
+        """Inner width of a bottleneck: floor(planes * width_per_group / 64) * groups."""
+        return (planes * self.width_per_group // 64) * self.groups
+
+    def stage_strides(self) -> list[tuple[int, int, int]]:
+        """Per stage: (stride, first dilation, dilation), applying ``dilate`` as torchvision/timm do."""
+        out, dilation = [], 1
+        for i in range(len(self.layers)):
+            stride, first = (1 if i == 0 else 2), dilation
+            if i > 0 and self.dilate[i - 1]:
+                dilation *= stride
+                stride = 1
+            out.append((stride, first, dilation))
+        return out
+
+    @property
+    def output_stride(self) -> int:
+        """Total downsampling from input to the last stage (32 for an ImageNet ResNet)."""
+        total = self.stem_reduction * (2 if self.stem_pool != "none" else 1)
+        for stride, _, _ in self.stage_strides():
+            total *= stride
+        return total
+
+    def norm_channels(self) -> list[int]:
+        """Channel counts of the norm layers (used to check GroupNorm divisibility)."""
+        chans = [self.stem_channels]
+        if self.stem in ("deep", "tiered"):
+            chans += [self.stem_width if self.stem == "deep" else 3 * self.stem_width // 4, self.stem_width]
+        for planes in self.widths:
+            chans += [self.bottleneck_width(planes) if self.block == "bottleneck" else planes,
+                      planes * self.expansion]
+        return chans
+
+    def feature_info(self) -> list[dict]:
+        """Encoder stages as timm's ``feature_info``: module name, channels and reduction of each.
+
+        The first entry is the stem activation (timm ``act1``, torchvision ``relu``; ``stem.conv``
+        for pre-activation nets, which have no stem norm), then each stage.
+        """
+        names = self.module_names()
+        info = [dict(module=names["stem_act"], num_chs=self.stem_channels, reduction=self.stem_reduction)]
+        reduction = self.stem_reduction * (2 if self.stem_pool != "none" else 1)
+        for i, ((stride, _, _), chans) in enumerate(zip(self.stage_strides(), self.stage_channels)):
+            reduction *= stride
+            info.append(dict(module=names["stage"].format(i=i, n=i + 1), num_chs=chans, reduction=reduction))
+        return info
+
+    def module_names(self) -> dict[str, str]:
+        """Module paths of the stem activation, the stem pool and a stage (``{i}`` 0-based, ``{n}`` 1-based)."""
+        if self.preact:
+            return {"stem_act": "stem.conv" if self.stem == "7x7" else "stem.conv3", "pool": "stem.pool",
+                    "stage": "stages.{i}"}
+        act = "relu" if self.naming == "torchvision" else "act1"
+        return {"stem_act": act, "pool": "maxpool", "stage": "layer{n}"}
+
+    def replace(self, **changes) -> "ResNetSpec":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_string(self) -> str:
+        """The custom spec string that parses back into this spec (defaults left out)."""
+        default = ResNetSpec()
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("naming", "input_size", "dilate") or value == getattr(default, f.name):
+                continue
+            parts.append(f"{f.name}={_format_value(value)}")
+        if any(self.dilate):
+            parts.append(f"dilate={'-'.join('1' if d else '0' for d in self.dilate)}")
+        if self.input_size[1:] != (224, 224):
+            parts.append(f"size={self.input_size[1]}x{self.input_size[2]}")
+        return f"resnet({', '.join(parts)})"
+
+    def describe_width(self) -> str:
+        """Short width/groups label for tables: '64', '32x4d', '128 (wide x2)'."""
+        if self.block == "bottleneck" and self.groups > 1:
+            return f"{self.groups}x{self.width_per_group}d"
+        if self.width_per_group != 64:
+            return f"{self.width_per_group * 2} (wide x{self.width_per_group // 64})"
+        return str(self.widths[0])
+
+
+def _dashed(values) -> str:
+    return "-".join(str(v) for v in values)
+
+
+def _format_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return _dashed(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

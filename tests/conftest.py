@@ -1,0 +1,55 @@
+"""Shared test helpers: the reference facts in ../shared/reference and the float64 fingerprint."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+
+def load_reference(name: str) -> dict:
+    """One reference file's ``models`` dict (``torchvision``, ``timm`` or ``cifar``)."""
+    path = REFERENCE / f"{name}_resnets.json"
+    if not path.exists():
+        pytest.fail(f"reference file {path} is missing: the tests need ../shared/reference beside the repo")
+    return json.loads(path.read_text())
+
+
+def variant_names() -> list[str]:
+    return (REFERENCE / "variant_names.txt").read_text().split()
+
+
+def fingerprint(model, input_shape) -> dict:
+    """The float64 forward-pass fingerprint of shared/reference/README.md."""
+    import torch
+
+    model = model.double().eval()
+    state = model.state_dict()
+    filled = {}
+    for k, key in enumerate(sorted(state)):
+        t = state[key]
+        n = t.numel()
+        if not t.is_floating_point():
+            filled[key] = torch.zeros_like(t)
+            continue
+        s = torch.sin(0.37 * torch.arange(n, dtype=torch.float64) + 1.3 * k)
+        if key.endswith("running_var"):
+            v = 1 + 0.5 * s.abs()
+        elif key.endswith("running_mean") or key.endswith("bias"):
+            v = 0.1 * s
+        elif t.dim() == 1:
+            v = 1 + 0.1 * s
+        else:
+            v = s * math.sqrt(2 / (n / t.shape[0]))
+        filled[key] = v.reshape(t.shape)
+    model.load_state_dict(filled, strict=True)
+    count = math.prod(input_shape)
+    x = torch.cos(0.011 * torch.arange(count, dtype=torch.float64)).reshape(input_shape)
+    with torch.no_grad():
+        logits = model(x)
+    return {"logits_first8": logits[0, :8].tolist(), "logits_sum": logits.sum().item(),
+            "logits_abs_sum": logits.abs().sum().item()}
