@@ -1,0 +1,224 @@
+"""One meta-device forward pass that records, for every module, its output shape, receptive field
+and cumulative stride.
+
+Receptive field (RF) here is the theoretical one (Araujo et al. 2019, "Computing Receptive Fields
+of Convolutional Neural Networks", eq. 1-2): the side, in input pixels, of the input region that can
+affect one output element. A k x k op with dilation d and stride s maps ``(rf, jump)`` to
+``(rf + (k - 1) * d * jump, jump * s)``; padding does not enter. Where branches meet (the residual
+add) the larger RF wins. Global pooling makes the RF the whole input (``None``). Channel
+attention (SE, ECA) multiplies a feature map by a globally pooled gate; the gate re-weights channels
+and is not counted as spatial context, so the RF of ``x * gate`` is the RF of ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from ..errors import UsageError
+
+GLOBAL = None  # receptive field of a globally pooled tensor: the whole input
+
+
+@dataclass(frozen=True)
+class TracedModule:
+    """What one module produced in the traced forward pass.
+
+    Attributes:
+        name: module path (``layer1.0.conv1``); ``""`` is the whole model.
+        type: class name.
+        output_shape: (N, C, H, W) or (N, C) of the first tensor output.
+        receptive_field: RF side in input pixels at this output; None when global (after pooling).
+        stride: cumulative stride (input pixels between neighbouring outputs); None when global.
+        calls: how many times the module ran (a module reused in one forward counts once per call).
+    """
+
+    name: str
+    type: str
+    output_shape: tuple[int, ...]
+    receptive_field: int | None
+    stride: int | None
+    calls: int
+
+
+def _pair(v) -> int:
+    return max(v) if isinstance(v, (tuple, list)) else int(v)
+
+
+def _arg(args, kwargs, index: int, name: str, default):
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+_WINDOW_OPS = {F.max_pool2d, F.avg_pool2d, torch.max_pool2d, torch._C._nn.avg_pool2d}
+_GLOBAL_OPS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.adaptive_avg_pool1d}
+
+
+class _RFMode(TorchFunctionMode):
+    """Tags each tensor produced by a torch function with ``_rf`` = (rf, jump)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        ins = [t for t in _tensors(args, kwargs) if hasattr(t, "_rf")]
+        if not ins:
+            return out
+        spatial = [t._rf for t in ins if t._rf[0] is not GLOBAL]
+        if not spatial:
+            rf = (GLOBAL, GLOBAL)
+        else:
+            rf = (max(r for r, _ in spatial), max(j for _, j in spatial))
+        if rf[0] is not GLOBAL:
+            rf = self._step(func, args, kwargs, rf)
+        for t in _tensors((out,), {}):
+            t._rf = rf
+        return out
+
+    @staticmethod
+    def _step(func, args, kwargs, rf):
+        r, j = rf
+        if func in (torch.conv2d, F.conv2d, torch.conv1d, F.conv1d):
+            weight = _arg(args, kwargs, 1, "weight", None)
+            if func in (torch.conv1d, F.conv1d):
+                return rf  # ECA's channel conv: no spatial extent
+            k = max(weight.shape[-2:])
+            s, d = _pair(_arg(args, kwargs, 3, "stride", 1)), _pair(_arg(args, kwargs, 5, "dilation", 1))
+            return r + (k - 1) * d * j, j * s
+        if func in _WINDOW_OPS:
+            k = _pair(_arg(args, kwargs, 1, "kernel_size", 1))
+            s = _arg(args, kwargs, 2, "stride", None)
+            s = k if s in (None, [], ()) else _pair(s)
+            d = _pair(_arg(args, kwargs, 4, "dilation", 1)) if func in (F.max_pool2d, torch.max_pool2d) else 1
+            return r + (k - 1) * d * j, j * s
+        if func in _GLOBAL_OPS:
+            out_size = _arg(args, kwargs, 1, "output_size", 1)
+            return (GLOBAL, GLOBAL) if _pair(out_size) == 1 else rf
+        if func in (torch.Tensor.mean, torch.mean, torch.Tensor.amax, torch.amax, torch.Tensor.sum):
+            dims = _arg(args, kwargs, 1, "dim", None)
+            dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
+            return (GLOBAL, GLOBAL) if any(d in (2, 3, -1, -2) for d in dims) else rf
+        if func is torch.Tensor.__getitem__:
+            index = args[1] if len(args) > 1 else ()
+            steps = [i.step for i in (index if isinstance(index, tuple) else (index,))
+                     if isinstance(i, slice) and i.step not in (None, 1)]
+            return (r, j * max(steps)) if steps else rf
+        return rf
+
+
+def _tensors(args, kwargs):
+    stack = list(args) + list(kwargs.values())
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            yield item
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+def trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "meta") -> dict[str, TracedModule]:
+    """Run ``model`` once on a (N, C, H, W) input on ``device`` (meta: no memory, no compute) and record
+    every module's output shape, receptive field and cumulative stride, in call order.
+
+    Raises:
+        UsageError: the input is too small for some layer (names the first one and the smallest
+            size that works) or its channels disagree with the first conv.
+    """
+    records: dict[str, TracedModule] = {}
+    names = {m: n for n, m in model.named_modules()}
+
+    def hook(module, inputs, output):
+        first = next(iter(_tensors((output,), {})), None)
+        if first is None:
+            return
+        r, j = getattr(first, "_rf", (GLOBAL, GLOBAL))
+        name = names[module]
+        calls = records[name].calls + 1 if name in records else 1
+        records.pop(name, None)  # keep call order of the last call
+        records[name] = TracedModule(name, type(module).__name__, tuple(first.shape), r, j, calls)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.empty(input_shape, device=device)
+        x._rf = (1, 1)
+        with _RFMode(), torch.no_grad():
+            model(x)
+    except (RuntimeError, ValueError) as err:
+        raise input_error(model, input_shape, err) from None
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return records
+
+
+def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Exception) -> UsageError:
+    """Turn a failed forward pass into a one-line error: the first failing layer, and for a too-small
+    input the smallest (H, W) that works."""
+    n, c, h, w = input_shape
+    expected = getattr(getattr(model, "spec", None), "in_chans", c)
+    if c != expected:
+        return UsageError(f"input has {c} channels but the network's first conv takes {expected}; "
+                          f"use --in-chans {c} or an input with {expected} channels")
+    failing = _first_failing_module(model, input_shape)
+    smallest = smallest_working_size(model, input_shape)
+    where = f"layer '{failing}'" if failing else "the forward pass"
+    if smallest is None:
+        return UsageError(f"input {h}x{w} fails in {where}: {str(err).splitlines()[0]}")
+    return UsageError(f"input {h}x{w} is too small: {where} would produce an empty output; "
+                      f"the smallest size that works is {smallest[0]}x{smallest[1]}")
+
+
+def _runs(model, shape) -> bool:
+    try:
+        with torch.no_grad():
+            model(torch.empty(shape, device="meta"))
+        return True
+    except (RuntimeError, ValueError):
+        return False
+
+
+def _first_failing_module(model, input_shape) -> str | None:
+    names = {m: n for n, m in model.named_modules()}
+    done: set[str] = set()
+    entered: list[str] = []
+
+    def pre(module, args):
+        entered.append(names[module])
+
+    def post(module, args, out):
+        done.add(names[module])
+
+    handles = [m.register_forward_pre_hook(pre) for m in model.modules()]
+    handles += [m.register_forward_hook(post) for m in model.modules()]
+    try:
+        _runs(model, input_shape)
+    finally:
+        for h in handles:
+            h.remove()
+    # The deepest module that started but never finished is where it broke.
+    failed = [n for n in entered if n not in done and n]
+    return max(failed, key=lambda n: n.count(".")) if failed else None
+
+
+def smallest_working_size(model, input_shape) -> tuple[int, int] | None:
+    """The smallest (H, W), scaling both sides by the same factor of the requested aspect ratio, for
+    which a meta forward pass succeeds; None if even 4096 px fails."""
+    n, c, h, w = input_shape
+    hi = 4096 / max(h, w)
+    if not _runs(model, (n, c, max(1, round(h * hi)), max(1, round(w * hi)))):
+        return None
+    lo = 0.0
+    for _ in range(30):  # bisection on the scale factor, then round to whole pixels
+        mid = (lo + hi) / 2
+        if _runs(model, (n, c, max(1, math.ceil(h * mid)), max(1, math.ceil(w * mid)))):
+            hi = mid
+        else:
+            lo = mid
+    return max(1, math.ceil(h * hi)), max(1, math.ceil(w * hi))

@@ -1,0 +1,89 @@
+"""The Typer app. Parses options, calls one function below, hands the records to ``render``.
+
+No torch at import time: each command imports what it needs when it runs, so ``--help`` and
+``list`` answer fast. Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted.
+``--debug`` (anywhere on the line, or RESNET_CLI_DEBUG=1) shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import Abort, Exit, TyperException
+
+from ..errors import ResnetCliError
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"resnet-cli: error: {message}", err=True)
+    sys.exit(code)
+
+
+class _App(TyperGroup):
+    """Turns every failure into one line on stderr and the documented exit code."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in args or os.environ.get("RESNET_CLI_DEBUG") == "1"
+        args = [a for a in args if a != "--debug"]
+        try:
+            result = super().main(args, prog_name or "resnet-cli", complete_var, standalone_mode=False, **extra)
+        except Exit as exc:
+            sys.exit(exc.exit_code)
+        except TyperException as exc:  # Typer's (vendored click's) usage errors: exit 2
+            ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+                typer.echo(ctx.get_help(), err=True)
+                sys.exit(2)
+            where = ctx.command_path if ctx is not None else "resnet-cli"
+            _fail(" ".join(exc.format_message().split()) + f" (see '{where} --help')", exc.exit_code)
+        except (Abort, KeyboardInterrupt):
+            _fail("interrupted", 130)
+        except ResnetCliError as exc:
+            if debug:
+                traceback.print_exc()
+            _fail(str(exc).replace("\n", " "), exc.exit_code)
+        except Exception as exc:  # a bug: say so in one line, the traceback only with --debug
+            if debug:
+                traceback.print_exc()
+            _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(
+    cls=_App,
+    name="resnet-cli",
+    help="Inspect and benchmark ResNets: layer shapes, parameters, MACs/FLOPs, receptive fields, "
+         "U-Net skip shapes and forward-pass throughput. Add --debug anywhere for tracebacks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"resnet-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Inspect and benchmark ResNets."""
+
+
+from . import list_cmd  # noqa: E402,F401  (registers the commands)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,86 @@
+"""Options and helpers shared by the commands. No torch here."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Callable, Optional, Sequence
+
+import typer
+
+from ..errors import UsageError
+from ..render import export
+from ..render.console import stdout
+
+
+class Format(str, enum.Enum):
+    """Output formats: a rich table for people; JSON, CSV and Markdown for machines and documents."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+FORMAT_HELP = "Output format: table, json, csv or markdown."
+
+VARIANT_HELP = ("A variant name (see 'resnet-cli list') or a spec such as "
+                "'resnet(depth=50, groups=32, width=4, stem=deep, shortcut=avgpool, attn=se)' "
+                "or 'resnet50d(in_chans=1)'. See README, 'Custom specs'.")
+
+
+def format_option(default: Format = Format.table):
+    return typer.Option(default, "--format", "-f", help=FORMAT_HELP, case_sensitive=False)
+
+
+def in_chans_option():
+    return typer.Option(None, "--in-chans", min=1, help="Input channels (overrides the variant's).")
+
+
+def num_classes_option():
+    return typer.Option(None, "--num-classes", min=0, help="Classifier outputs (overrides the variant's; 0 = none).")
+
+
+def size_option(help_text: str = "Input size H or HxW (default: the variant's).") -> Any:
+    return typer.Option(None, "--size", help=help_text)
+
+
+def resolve_variant(variant: str, in_chans: Optional[int] = None, num_classes: Optional[int] = None):
+    """(display name, spec) for a variant name or spec string, with the CLI overrides applied."""
+    from ..models import resolve
+
+    return resolve(variant, in_chans=in_chans, num_classes=num_classes)
+
+
+def input_hw(spec, size: Optional[str]) -> tuple[int, int]:
+    """(H, W) from ``--size`` or the spec's default input size."""
+    from ..models import parse_size
+
+    return parse_size(size) if size is not None else tuple(spec.input_size[1:])
+
+
+def positive_int(value: Any, what: str) -> int:
+    """An integer >= 1, or a UsageError naming the option and the rule."""
+    try:
+        number = int(str(value), 10)
+    except ValueError:
+        raise UsageError(f"{what} {value!r} is not a positive integer") from None
+    if number < 1:
+        raise UsageError(f"{what} {value!r} must be a positive integer (1 or more)")
+    return number
+
+
+def emit(fmt: Format, payload: Any, rows: Sequence[dict], columns: Sequence[str],
+         table: Callable[[Any], Any], numeric: Sequence[str] = ()) -> None:
+    """Write the result to stdout in ``fmt``: ``table(payload)`` gives the rich renderable(s);
+    JSON is the whole payload; CSV and Markdown are ``rows`` restricted to ``columns``."""
+    if fmt == Format.json:
+        typer.echo(export.to_json(payload))
+    elif fmt == Format.csv:
+        typer.echo(export.to_csv(rows, columns), nl=False)
+    elif fmt == Format.markdown:
+        typer.echo(export.to_markdown(rows, columns, numeric), nl=False)
+    else:
+        console = stdout()
+        renderables = table(payload)
+        for r in renderables if isinstance(renderables, (list, tuple)) else [renderables]:
+            console.print(r)

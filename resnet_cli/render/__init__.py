@@ -1,0 +1,1 @@
+"""Rendering: rich tables and JSON/CSV/Markdown exports from records. Nothing here computes a number."""
