@@ -84,3 +84,34 @@ def emit(fmt: Format, payload: Any, rows: Sequence[dict], columns: Sequence[str]
         renderables = table(payload)
         for r in renderables if isinstance(renderables, (list, tuple)) else [renderables]:
             console.print(r)
+
+
+def weights_option():
+    return typer.Option(None, "--weights", help="A checkpoint (.pth, .pt, .safetensors) to load; read safely "
+                        "(never unpickles code). With --weights, VARIANT may be left out: it is identified.")
+
+
+def strict_option():
+    return typer.Option(True, "--strict/--no-strict", help="Require every checkpoint key to load "
+                        "(--no-strict lists what did not).")
+
+
+def load_network(variant: Optional[str], weights: Optional[str] = None, strict: bool = True,
+                 in_chans: Optional[int] = None, num_classes: Optional[int] = None):
+    """(display name, spec, state_dict or None) for a command.
+
+    Without ``weights`` this is :func:`resolve_variant`. With ``weights`` the checkpoint is read
+    safely and identified (or checked against ``variant``); see ``analysis.checkpoint``.
+
+    Raises:
+        UsageError: no variant and no weights, an unknown variant, weights that do not fit.
+        RuntimeFailure: an unreadable checkpoint.
+    """
+    if weights is None:
+        if variant is None:
+            raise UsageError("missing VARIANT: give a variant name or spec (see 'resnet-cli list'), or --weights FILE")
+        name, spec = resolve_variant(variant, in_chans, num_classes)
+        return name, spec, None
+    from ..analysis.checkpoint import network_from_weights
+
+    return network_from_weights(weights, variant, in_chans=in_chans, num_classes=num_classes, strict=strict)

@@ -1,0 +1,1 @@
+"""`resnet-cli bench` (being written)."""

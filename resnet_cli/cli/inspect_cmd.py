@@ -1,0 +1,1 @@
+"""`resnet-cli inspect` (being written)."""

@@ -1,0 +1,1 @@
+"""`resnet-cli skips` (being written)."""

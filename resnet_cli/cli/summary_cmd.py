@@ -1,0 +1,1 @@
+"""`resnet-cli summary` (being written)."""
