@@ -12,7 +12,8 @@ and is not counted as spatial context, so the RF of ``x * gate`` is the RF of ``
 
 from __future__ import annotations
 
-import math
+import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +35,7 @@ class TracedModule:
         output_shape: (N, C, H, W) or (N, C) of the first tensor output.
         receptive_field: RF side in input pixels at this output; None when global (after pooling).
         stride: cumulative stride (input pixels between neighbouring outputs); None when global.
-        calls: how many times the module ran (a module reused in one forward counts once per call).
+        calls: how many times the module ran; shape, RF and stride are those of the first call.
     """
 
     name: str
@@ -125,7 +126,7 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "m
     every module's output shape, receptive field and cumulative stride, in call order.
 
     Raises:
-        UsageError: the input is too small for some layer (names the first one and the smallest
+        UsageError: the input is too small for some layer (names the first one and the nearest
             size that works) or its channels disagree with the first conv.
     """
     records: dict[str, TracedModule] = {}
@@ -137,9 +138,10 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "m
             return
         r, j = getattr(first, "_rf", (GLOBAL, GLOBAL))
         name = names[module]
-        calls = records[name].calls + 1 if name in records else 1
-        records.pop(name, None)  # keep call order of the last call
-        records[name] = TracedModule(name, type(module).__name__, tuple(first.shape), r, j, calls)
+        if name in records:  # a module run twice (torchvision's shared relu): keep the first call, as torchvision hooks report
+            records[name] = dataclasses.replace(records[name], calls=records[name].calls + 1)
+        else:
+            records[name] = TracedModule(name, type(module).__name__, tuple(first.shape), r, j, 1)
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     was_training = model.training
@@ -159,20 +161,59 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "m
 
 
 def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Exception) -> UsageError:
-    """Turn a failed forward pass into a one-line error: the first failing layer, and for a too-small
-    input the smallest (H, W) that works."""
+    """Turn a failed forward pass into a one-line error: the first failing layer, what failed there
+    (an empty output, or a residual add whose branch and shortcut shapes differ, with both shapes),
+    and the nearest (H, W) that works (:func:`nearest_working_size`)."""
     n, c, h, w = input_shape
     expected = getattr(getattr(model, "spec", None), "in_chans", c)
     if c != expected:
         return UsageError(f"input has {c} channels but the network's first conv takes {expected}; "
                           f"use --in-chans {c} or an input with {expected} channels")
-    failing = _first_failing_module(model, input_shape)
-    smallest = smallest_working_size(model, input_shape)
+    with shape_only(model):
+        failing, op, shapes = _first_failing_module(model, input_shape)
+        nearest = nearest_working_size(model, input_shape)
+    hint = f"; the nearest size that works is {nearest[0]}x{nearest[1]}" if nearest else ""
     where = f"layer '{failing}'" if failing else "the forward pass"
-    if smallest is None:
-        return UsageError(f"input {h}x{w} fails in {where}: {str(err).splitlines()[0]}")
-    return UsageError(f"input {h}x{w} is too small: {where} would produce an empty output; "
-                      f"the smallest size that works is {smallest[0]}x{smallest[1]}")
+    if op in _ADD_OPS and len(shapes) == 2 and shapes[0] != shapes[1]:
+        a, b = ("x".join(map(str, s)) for s in shapes)
+        block = type(dict(model.named_modules()).get(failing)).__name__ if failing else ""
+        if block in _RESIDUAL_BLOCKS:  # our blocks compute ``branch + shortcut`` in that order
+            what = f"the residual branch gives {a} but the shortcut gives {b}"
+        else:
+            what = f"an add gets {a} and {b}"
+        return UsageError(f"input {h}x{w} does not fit this network: in block '{failing}' {what}, "
+                          f"so the residual add fails{hint}")
+    message = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if any(k in message for k in ("too small", "non-positive", "empty", "should be less than the corresponding")):
+        return UsageError(f"input {h}x{w} is too small: {where} would produce an empty output{hint}")
+    return UsageError(f"input {h}x{w} fails in {where}: {message}{hint}")
+
+
+_ADD_OPS = ("__add__", "__radd__", "__iadd__", "add", "add_")
+_RESIDUAL_BLOCKS = ("_Block", "_PreActBlock")
+_NORMS = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm, torch.nn.LayerNorm)
+
+
+def _same(x, *args, **kwargs):
+    return x
+
+
+@contextmanager
+def shape_only(model: torch.nn.Module):
+    """Within the block, norm layers of ``model`` pass their input through unchanged.
+
+    Norms keep the shape and (see :class:`_RFMode`) the receptive field, so shapes, strides and
+    receptive fields traced inside are those of the real network; on the meta device BatchNorm runs
+    a Python decomposition that costs more than all the convolutions together (~20 ms per layer).
+    """
+    norms = [m for m in model.modules() if isinstance(m, _NORMS) and "forward" not in vars(m)]
+    for m in norms:
+        m.forward = _same
+    try:
+        yield model
+    finally:
+        for m in norms:
+            del m.forward
 
 
 def _runs(model, shape) -> bool:
@@ -184,7 +225,27 @@ def _runs(model, shape) -> bool:
         return False
 
 
-def _first_failing_module(model, input_shape) -> str | None:
+class _FailWatch(TorchFunctionMode):
+    """Remembers the first torch function that raised, and the shapes of its tensor arguments."""
+
+    def __init__(self):
+        super().__init__()
+        self.op: str | None = None
+        self.shapes: list[tuple[int, ...]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        try:
+            return func(*args, **(kwargs or {}))
+        except (RuntimeError, ValueError):
+            if self.op is None:
+                self.op = getattr(func, "__name__", str(func))
+                self.shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
+            raise
+
+
+def _first_failing_module(model, input_shape) -> tuple[str | None, str | None, list[tuple[int, ...]]]:
+    """(deepest module that started but never finished, name of the torch op that raised, shapes of
+    that op's tensor arguments in call order)."""
     names = {m: n for n, m in model.named_modules()}
     done: set[str] = set()
     entered: list[str] = []
@@ -197,28 +258,42 @@ def _first_failing_module(model, input_shape) -> str | None:
 
     handles = [m.register_forward_pre_hook(pre) for m in model.modules()]
     handles += [m.register_forward_hook(post) for m in model.modules()]
+    watch = _FailWatch()
     try:
-        _runs(model, input_shape)
+        with watch:
+            _runs(model, input_shape)
     finally:
         for h in handles:
             h.remove()
-    # The deepest module that started but never finished is where it broke.
     failed = [n for n in entered if n not in done and n]
-    return max(failed, key=lambda n: n.count(".")) if failed else None
+    failing = max(failed, key=lambda n: n.count(".")) if failed else None
+    return failing, watch.op, watch.shapes
 
 
-def smallest_working_size(model, input_shape) -> tuple[int, int] | None:
-    """The smallest (H, W), scaling both sides by the same factor of the requested aspect ratio, for
-    which a meta forward pass succeeds; None if even 4096 px fails."""
+def nearest_working_size(model, input_shape, max_distance: int = 64) -> tuple[int, int] | None:
+    """The (H, W) nearest to ``input_shape``'s for which a meta forward pass of ``model`` succeeds,
+    each side searched on its own (a tie goes to the larger size: padding keeps every pixel);
+    None if no side within ``max_distance`` pixels works.
+
+    Sides are probed with square inputs (s, s): our networks use square kernels, strides and
+    paddings, so a side length that works for H works for W.
+    """
     n, c, h, w = input_shape
-    hi = 4096 / max(h, w)
-    if not _runs(model, (n, c, max(1, round(h * hi)), max(1, round(w * hi)))):
+    works: dict[int, bool] = {}
+
+    def ok(s: int) -> bool:
+        if s not in works:
+            works[s] = _runs(model, (1, c, s, s))
+        return works[s]
+
+    def nearest(side: int) -> int | None:
+        for d in range(max_distance + 1):
+            for s in (side + d, side - d):
+                if s >= 1 and ok(s):
+                    return s
         return None
-    lo = 0.0
-    for _ in range(30):  # bisection on the scale factor, then round to whole pixels
-        mid = (lo + hi) / 2
-        if _runs(model, (n, c, max(1, math.ceil(h * mid)), max(1, math.ceil(w * mid)))):
-            hi = mid
-        else:
-            lo = mid
-    return max(1, math.ceil(h * hi)), max(1, math.ceil(w * hi))
+
+    best_h, best_w = nearest(h), nearest(w)
+    if best_h is None or best_w is None or not _runs(model, (1, c, best_h, best_w)):
+        return None
+    return best_h, best_w

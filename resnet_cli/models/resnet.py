@@ -271,7 +271,10 @@ class PreActResNet(nn.Module):
 
 def _init_weights(model: nn.Module, zero_init_last: bool, last_norms: tuple[str, ...]) -> None:
     """Kaiming-normal (fan_out, ReLU) convs, unit norms, zero biases (torchvision and timm); with
-    ``zero_init_last`` the last norm of each residual branch starts at zero (Goyal et al. 2017)."""
+    ``zero_init_last`` the last norm of each residual branch starts at zero (Goyal et al. 2017).
+    Skipped on the meta device, where there are no values to set (and random init is slow)."""
+    if any(p.is_meta for p in model.parameters()):
+        return
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
