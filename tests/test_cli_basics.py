@@ -1,0 +1,83 @@
+"""The app shell: --help, --version, list, exit codes, one-line errors, and no torch at start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import variant_names
+from resnet_cli.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("list", "summary", "compare", "bench", "skips", "inspect"):
+        assert command in result.stdout
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("resnet-cli ")
+
+
+def test_list_table_shows_every_variant():
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0
+    for name in variant_names():
+        assert name in result.stdout
+
+
+def test_list_json_and_family_filter():
+    result = runner.invoke(app, ["list", "--format", "json"])
+    data = json.loads(result.stdout)
+    names = [v["name"] for v in data["variants"]]
+    assert sorted(names) == sorted(variant_names())
+    r50 = next(v for v in data["variants"] if v["name"] == "resnext50_32x4d")
+    assert (r50["family"], r50["block"], r50["layers"], r50["width"]) == ("torchvision", "bottleneck", "3-4-6-3", "32x4d")
+    cifar = json.loads(runner.invoke(app, ["list", "--family", "cifar", "-f", "json"]).stdout)["variants"]
+    assert {v["name"] for v in cifar} == {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202"}
+    assert all(v["input_size"] == "3x32x32" for v in cifar)
+
+
+def test_list_csv_and_markdown():
+    csv_out = runner.invoke(app, ["list", "-f", "csv"]).stdout.splitlines()
+    assert csv_out[0].startswith("name,family,block,layers") and len(csv_out) == len(variant_names()) + 1
+    md = runner.invoke(app, ["list", "-f", "markdown", "--family", "timm"]).stdout.splitlines()
+    assert md[0].startswith("| name |") and md[1].startswith("|---")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["list", "--format", "yaml"], "'table', 'json', 'csv', 'markdown'"),
+    (["list", "--family", "vgg"], "torchvision, timm, cifar"),
+    (["list", "--nope"], "No such option"),
+    (["frobnicate"], "No such command"),
+])
+def test_usage_errors_exit_2_with_one_line(args, fragment):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert fragment in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_no_torch_for_help_and_list():
+    code = ("import sys\nfrom resnet_cli.cli import app\n"
+            "from typer.testing import CliRunner\n"
+            "r = CliRunner()\nr.invoke(app, ['--help']); r.invoke(app, ['list']); r.invoke(app, ['list', '-f', 'json'])\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_console_script_module_entry():
+    out = subprocess.run([sys.executable, "-m", "resnet_cli", "list", "-f", "json"], capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["variants"]
+    bad = subprocess.run([sys.executable, "-m", "resnet_cli", "list", "-f", "yaml"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
