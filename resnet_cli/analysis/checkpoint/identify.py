@@ -1,0 +1,294 @@
+"""Identifying the ResNet of a state_dict from its key names and tensor shapes alone.
+
+:func:`derive_spec` reads the spec; :func:`matching_variants` compares it with every registry variant on
+what a state_dict can show (:func:`layout_signature`). Each quantity is a majority vote over every
+tensor that shows it, so one corrupt tensor is reported as a shape mismatch instead of changing the
+answer. Fields with no parameters (anti-aliasing, dilation, max-pool or no pool, the pool of a
+pre-activation shortcut) cannot be read: variants differing only there are reported together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ...errors import UsageError
+from ...models import VARIANTS, ResNetSpec, resolve
+
+BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+_V1 = re.compile(r"layer(\d+)\.(\d+)\.(.+)")
+_V2 = re.compile(r"stages\.(\d+)\.blocks\.(\d+)\.(.+)")
+
+
+class NotAResNet(ValueError):
+    """The keys and shapes describe no network that resnet-cli builds (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Identification:
+    """What a state_dict holds. ``spec`` is the reference network (the preferred match, or the derived
+    custom spec); ``matches`` the registry names with that state_dict layout; ``variant`` the VARIANT
+    text that builds ``spec``; ``reason`` says why nothing was identified (then ``spec`` is None)."""
+
+    spec: Optional[ResNetSpec]
+    matches: tuple[str, ...]
+    variant: Optional[str]
+    undetermined: tuple[str, ...]
+    reason: Optional[str] = None
+
+
+def _vote(values) -> Optional[int]:
+    counted = Counter(v for v in values if v is not None)
+    return counted.most_common(1)[0][0] if counted else None
+
+
+def _dim(block: dict, name: str, axis: int) -> Optional[int]:
+    shape = block.get(name)
+    return shape[axis] if shape is not None and len(shape) > axis else None
+
+
+def _stages(shapes: dict, preact: bool) -> list[list[dict]]:
+    """Per stage, per block: {key after the block prefix: shape}; absent blocks are empty dicts."""
+    found: dict[int, dict[int, dict]] = {}
+    for key, shape in shapes.items():
+        m = (_V2 if preact else _V1).fullmatch(key)
+        if m:
+            found.setdefault(int(m[1]), {}).setdefault(int(m[2]), {})[m[3]] = shape
+    first = 0 if preact else 1
+    if sorted(found) != list(range(first, first + len(found))):
+        names = ", ".join(("stages." if preact else "layer") + str(i) for i in sorted(found))
+        raise NotAResNet(f"stages {names} are not numbered from {first} without gaps")
+    return [[found[s].get(b, {}) for b in range(max(found[s]) + 1)] for s in sorted(found)]
+
+
+def _stem(shapes: dict, preact: bool) -> tuple[str, int, int, Optional[int]]:
+    """(stem, stem_width, in_chans, stem output channels)."""
+    single = "stem.conv.weight" if preact else "conv1.weight"
+    deep = (("stem.conv1.weight", "stem.conv2.weight", "stem.conv3.weight") if preact
+            else ("conv1.0.weight", "conv1.3.weight", "conv1.6.weight"))
+    if all(len(shapes.get(k, ())) == 4 for k in deep):
+        (w0, cin, _, _), (w1, _, _, _), (out, _, _, _) = (shapes[k] for k in deep)
+        if w0 == w1:
+            stem = "deep"
+        elif w0 == 3 * (w1 // 4):
+            stem = "tiered"
+        else:
+            raise NotAResNet(f"a deep stem of widths {w0}/{w1}/{out} is neither deep (w/w/2w) nor tiered (3w/4, w, 2w)")
+        if out != 2 * w1:
+            raise NotAResNet(f"a deep stem of widths {w0}/{w1}/{out} does not end at twice its width")
+        return stem, w1, cin, out
+    shape = shapes.get(single, ())
+    if len(shape) == 4 and shape[-1] in (3, 7):
+        return ("7x7" if shape[-1] == 7 else "3x3"), shape[0], shape[1], shape[0]
+    raise NotAResNet(f"no stem convolution ({', '.join((single,) + deep)}) of a known shape")
+
+
+def _stage_widths(stage: list[dict], stage_index: int, preact: bool, bottleneck: bool,
+                  next_norm: Optional[int]) -> tuple[int, Optional[int], Optional[int]]:
+    """(output channels, bottleneck inner width, groups) of one stage, each by majority vote."""
+    last, norm = ("conv3", "bn3") if bottleneck else ("conv2", "bn2")
+    down = ("downsample.conv.weight",) if preact else ("downsample.0.weight", "downsample.1.weight")
+    out_votes = [next_norm]
+    for b, block in enumerate(stage):
+        out_votes += [_dim(block, f"{last}.weight", 0), _dim(block, f"{norm}.weight", 0)]
+        if b > 0:
+            out_votes += [_dim(block, "conv1.weight", 1), _dim(block, "norm1.weight", 0)]
+        out_votes += [_dim(block, k, 0) for k in down if len(block.get(k, ())) == 4]
+        if not bottleneck:
+            out_votes += [_dim(block, "conv1.weight", 0), _dim(block, "bn1.weight", 0), _dim(block, "norm2.weight", 0)]
+    out = _vote(out_votes)
+    if out is None:
+        raise NotAResNet(f"stage {stage_index + 1} has no convolution that shows its width")
+    if not bottleneck:
+        return out, None, None
+    mid = _vote(v for block in stage for v in (
+        _dim(block, "conv1.weight", 0), _dim(block, "conv2.weight", 0), _dim(block, "conv3.weight", 1),
+        _dim(block, "bn1.weight", 0), _dim(block, "bn2.weight", 0), _dim(block, "norm2.weight", 0),
+        _dim(block, "norm3.weight", 0)))
+    groups = _vote(mid // c for c in (_dim(block, "conv2.weight", 1) for block in stage)
+                   if mid and c and mid % c == 0)
+    return out, mid, groups
+
+
+def _classes(shapes: dict, preact: bool) -> int:
+    name = "head.fc" if preact else "fc"
+    return _vote([_dim(shapes, f"{name}.weight", 0), _dim(shapes, f"{name}.bias", 0)]) or 0
+
+
+def _layout(shapes: dict) -> bool:
+    """True for the pre-activation layout (``stages.i.blocks.j``), False for v1 (``layerN.j``)."""
+    v1 = sum(bool(_V1.fullmatch(k)) for k in shapes)
+    v2 = sum(bool(_V2.fullmatch(k)) for k in shapes)
+    if not v1 and not v2:
+        raise NotAResNet("no stage keys (layer1.0.* or stages.0.blocks.0.*)")
+    return v2 > v1
+
+
+def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[str, ...]]:
+    """The spec a state_dict ({key: shape}, prefix stripped) describes, and the fields it cannot tell.
+
+    Block type from ``conv3`` keys (bottleneck); blocks per stage from the block indices; widths from
+    conv/norm shapes; cardinality from the 3x3 conv (``in_channels / groups = weight.shape[1]``);
+    width per group as the value that reproduces every stage's inner width (torchvision/timm rule
+    ``floor(planes * width_per_group / 64) * groups``); stem from ``conv1`` (7x7 or 3x3) or the deep
+    stem's three widths; ``maxpool.0`` is ResNet-RS's conv stem pool; shortcut from the downsample
+    indices (``0`` conv: plain, ``1`` conv after a pool: avgpool, none where channels change: option-A
+    pad); ``se.fc1`` (SE, ratio from its width) or ``se.conv`` (ECA); BatchNorm when running
+    statistics are present, else GroupNorm; ``in_chans`` from the stem; classes from ``fc``/``head.fc``.
+
+    Raises:
+        NotAResNet: the keys are not a ResNet that resnet-cli builds (the message says why).
+    """
+    from ...models.layers import make_divisible
+
+    preact = _layout(shapes)
+    stages = _stages(shapes, preact)
+    blocks = [b for stage in stages for b in stage]
+    bottleneck = 2 * sum("conv3.weight" in b or "bn3.weight" in b or "norm3.weight" in b for b in blocks) > len(blocks)
+    stem, stem_width, in_chans, _ = _stem(shapes, preact)
+    outs, mids, groups = [], [], []
+    for i, stage in enumerate(stages):
+        next_norm = (_dim(shapes, "norm.weight", 0) if i == len(stages) - 1 else None) if preact else None
+        out, mid, g = _stage_widths(stage, i, preact, bottleneck, next_norm)
+        outs.append(out)
+        mids.append(mid)
+        groups.append(g)
+    undetermined = ["aa", "dilate", "input_size"]
+    fields: dict[str, Any] = dict(block="bottleneck" if bottleneck else "basic", layers=tuple(map(len, stages)),
+                                  preact=preact, stem=stem, stem_width=stem_width, in_chans=in_chans,
+                                  num_classes=_classes(shapes, preact), naming="timm")
+    if bottleneck:
+        bad = [c for c in outs if c % 4]
+        if bad:
+            raise NotAResNet(f"a bottleneck stage outputs {bad[0]} channels, not a multiple of 4")
+        fields["widths"] = tuple(c // 4 for c in outs)
+        fields["groups"] = g0 = _vote(groups) or 1
+        fields["width_per_group"], exact = _width_per_group(fields["widths"], mids, g0)
+        if not exact:
+            undetermined.append("width_per_group")
+    else:
+        fields["widths"] = tuple(outs)
+    if not preact and "maxpool.0.weight" in shapes:
+        fields["stem_pool"] = "conv"
+    else:
+        fields["stem_pool"] = "none" if stem == "3x3" else "max"
+        undetermined.append("stem_pool (max or none)")
+    fields["shortcut"] = _shortcut(stages, preact, stem)
+    if preact:
+        undetermined.append("shortcut (conv or avgpool)")
+    se = sum("se.fc1.weight" in b for b in blocks)
+    eca = sum("se.conv.weight" in b for b in blocks)
+    fields["attn"] = "se" if se and se >= eca else "eca" if eca else "none"
+    if fields["attn"] == "se":
+        hidden = [_vote(v for b in stage for v in (_dim(b, "se.fc1.weight", 0), _dim(b, "se.fc2.weight", 1)))
+                  for stage in stages]
+        fields["se_ratio"] = _se_ratio(outs, hidden, make_divisible)
+    fields["norm"] = "batchnorm" if any(k.endswith(BN_BUFFERS[:2]) for k in shapes) else "groupnorm"
+    try:
+        return ResNetSpec(**fields), tuple(undetermined)
+    except UsageError as exc:
+        raise NotAResNet(str(exc)) from None
+
+
+def _width_per_group(planes: tuple[int, ...], mids: list, groups: int) -> tuple[int, bool]:
+    """The width per group that gives every inner width (64 when it does), and whether it is the only one."""
+    lo, hi = 1, 16384
+    for p, mid in zip(planes, mids):
+        if mid is None or mid % groups:
+            raise NotAResNet(f"a bottleneck inner width of {mid} does not split into {groups} groups")
+        g = mid // groups
+        lo, hi = max(lo, -(-64 * g // p)), min(hi, -(-64 * (g + 1) // p) - 1)
+    if lo > hi:
+        raise NotAResNet(f"bottleneck inner widths {'/'.join(map(str, mids))} follow no width per group "
+                         f"for stage widths {'/'.join(map(str, planes))}")
+    return (64 if lo <= 64 <= hi else lo), lo == hi
+
+
+def _shortcut(stages: list[list[dict]], preact: bool, stem: str) -> str:
+    votes = Counter()
+    for stage in stages:
+        keys = [k for k in stage[0] if k.startswith("downsample.")] if stage else []
+        for k in keys:
+            ndim = len(stage[0][k])
+            if preact or (k.startswith("downsample.0.") and ndim == 4) or (k.startswith("downsample.1.") and ndim == 1):
+                votes["conv"] += 1
+            elif k.startswith(("downsample.1.", "downsample.2.")):
+                votes["avgpool"] += 1
+    if preact:  # the pool of timm's DownsampleAvg has no parameters: follow timm's d/t variants
+        return "avgpool" if stem in ("deep", "tiered") else "conv"
+    if not votes:
+        return "pad"
+    return votes.most_common(1)[0][0]
+
+
+def _se_ratio(channels: list[int], hidden: list, make_divisible) -> float:
+    """The SE reduction ratio that gives every hidden width (1/16 and 1/4 preferred, as timm's)."""
+    candidates = [1 / 16, 1 / 4, 1 / 8, 1 / 2, 1 / 32] + [h / c for c, h in zip(channels, hidden) if h]
+    for r in candidates:
+        if 0 < r <= 1 and all(h is None or make_divisible(c * r, 8, round_limit=0.0) == h
+                              for c, h in zip(channels, hidden)):
+            return r
+    raise NotAResNet(f"SE widths {'/'.join(map(str, hidden))} follow no reduction ratio")
+
+
+# ------------------------------------------------------------------------------------------- matching
+def layout_signature(spec: ResNetSpec) -> tuple:
+    """Everything about ``spec`` that its state_dict keys and shapes show, and nothing else.
+
+    Left out, because no parameter depends on them: ``aa``, ``dilate``, ``zero_init_last``, ``naming``,
+    ``input_size``, max-pool vs no stem pool, the pool of a pre-activation shortcut, and ``se_ratio`` /
+    ``width_per_group`` beyond the widths they produce.
+    """
+    from ...models.layers import deep_stem_widths, make_divisible
+
+    s = spec
+    stem = (*deep_stem_widths(s), s.stem_channels) if s.stem in ("deep", "tiered") else (s.stem_width,)
+    inner = tuple(s.bottleneck_width(w) for w in s.widths) if s.block == "bottleneck" else ()
+    se = tuple(make_divisible(c * s.se_ratio, 8, round_limit=0.0) for c in s.stage_channels) if s.attn == "se" else ()
+    shortcut = None if s.preact else s.shortcut
+    return (s.preact, s.block, s.layers, s.stage_channels, inner, s.groups if inner else 1, s.stem, stem,
+            s.stem_pool == "conv", shortcut, s.attn, se, s.norm, s.in_chans, s.num_classes)
+
+
+def matching_variants(spec: ResNetSpec) -> tuple[str, ...]:
+    """Registry names (registry order) whose network, with ``spec``'s in_chans and num_classes, has
+    the state_dict layout of ``spec``."""
+    target = layout_signature(spec)
+    names = []
+    for name, v in VARIANTS.items():
+        other = v.spec
+        if (other.in_chans, other.num_classes) != (spec.in_chans, spec.num_classes):
+            try:
+                other = other.replace(in_chans=spec.in_chans, num_classes=spec.num_classes)
+            except UsageError:
+                continue
+        if layout_signature(other) == target:
+            names.append(name)
+    return tuple(names)
+
+
+def _variant_text(name: str, spec: ResNetSpec) -> str:
+    """The VARIANT text that builds ``spec`` from registry ``name``: 'resnet50(in_chans=1, num_classes=10)'."""
+    base = VARIANTS[name].spec
+    over = [f"{k}={getattr(spec, k)}" for k in ("in_chans", "num_classes") if getattr(spec, k) != getattr(base, k)]
+    return f"{name}({', '.join(over)})" if over else name
+
+
+def identify(shapes: dict[str, tuple[int, ...]]) -> Identification:
+    """Identify the network of a state_dict ({key: shape}, prefix stripped). Builds nothing.
+
+    The preferred match is the first in registry order without anti-aliasing (the plain network).
+    """
+    try:
+        derived, undetermined = derive_spec(shapes)
+    except NotAResNet as exc:
+        return Identification(None, (), None, (), str(exc))
+    matches = matching_variants(derived)
+    if not matches:
+        return Identification(derived, (), derived.to_string(), undetermined)
+    plain = [n for n in matches if VARIANTS[n].spec.aa == "none"]
+    first = (plain or list(matches))[0]
+    text = _variant_text(first, derived)
+    return Identification(resolve(text)[1], matches, text, undetermined)

@@ -1,0 +1,169 @@
+"""Reading checkpoints without running code from them.
+
+``.safetensors`` goes through the safetensors package; everything else through
+``torch.load(path, map_location="cpu", weights_only=True)``, whose unpickler accepts tensors and plain
+containers only (plus ``argparse.Namespace``, which timm's training checkpoints carry under ``args``).
+A pickle naming any other global is refused before anything in it runs.
+
+The state_dict is taken from under the first of ``WRAPPER_KEYS`` that holds tensors (else the
+top-level tensors, else any nested dict of tensors), and the key prefix before the ResNet's own keys
+(``module.`` from DataParallel/DDP, ``_orig_mod.`` from ``torch.compile``, ``model.``, ``backbone.``,
+... nested to any depth) is found from the first block's keys and stripped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ...errors import RuntimeFailure
+
+#: Keys under which training scripts keep the state_dict, in order of preference (EMA weights last).
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "module", "weights", "params",
+                "ema", "state_dict_ema", "model_ema", "ema_state_dict")
+_STAGE_START = re.compile(r"(?:^|\.)(layer1\.0\.|stages\.0\.blocks\.0\.)")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint as read: ``tensors`` with the prefix stripped (keys outside it kept whole)."""
+
+    file: str
+    format: str
+    wrapper_key: Optional[str]
+    prefix: str
+    tensors: dict
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(t.shape) for k, t in self.tensors.items()}
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint safely (see the module docstring); tensors stay on the CPU.
+
+    Raises:
+        RuntimeFailure: a missing file, a directory, a truncated or corrupt file, a pickle that would
+            run code (refused before it runs), or a payload without tensors.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise RuntimeFailure(f"checkpoint {str(path)!r} is a directory: give a .pth, .pt or .safetensors file")
+    if not p.exists():
+        raise RuntimeFailure(f"checkpoint {str(path)!r} does not exist")
+    try:
+        with open(p, "rb") as f:
+            head, size = f.read(9), p.stat().st_size
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot read checkpoint {str(path)!r}: {exc.strerror or exc}") from None
+    if size == 0:
+        raise RuntimeFailure(f"checkpoint {str(path)!r} is empty (0 bytes): truncated, or not written yet?")
+    fmt = _sniff(p, head, size)
+    payload = _load_safetensors(p) if fmt == "safetensors" else _load_torch(p)
+    tensors, wrapper = _unwrap(payload)
+    if not tensors:
+        raise RuntimeFailure(f"checkpoint {str(path)!r} holds no state_dict of named tensors (found "
+                             f"{_describe(payload)}): expected a state_dict, or a dict holding one under a key "
+                             "such as 'state_dict'")
+    prefix = _prefix(tensors)
+    stripped = {(k[len(prefix):] if k.startswith(prefix) else k): t for k, t in tensors.items()}
+    return Checkpoint(str(path), fmt, wrapper, prefix, stripped)
+
+
+def _sniff(p: Path, head: bytes, size: int) -> str:
+    """``safetensors`` (8-byte header length, then JSON), ``torch`` (zip) or ``pickle`` (legacy)."""
+    if p.suffix.lower() == ".safetensors":
+        return "safetensors"
+    if head[:4] == b"PK\x03\x04":
+        return "torch"
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
+    return "pickle"
+
+
+def _load_safetensors(p: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(p), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise RuntimeFailure(f"cannot read {str(p)!r} as safetensors (truncated or corrupt?): "
+                             f"{_first_line(exc)}") from None
+
+
+def _load_torch(p: Path) -> Any:
+    import argparse
+    import pickle
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings(), torch.serialization.safe_globals([argparse.Namespace]):
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols on stderr
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise RuntimeFailure(_refusal(p, str(exc))) from None
+    except Exception as exc:  # truncated zip, EOF, bad magic number: torch raises many types
+        raise RuntimeFailure(f"cannot read {str(p)!r} as a PyTorch checkpoint (truncated or corrupt?): "
+                             f"{_first_line(exc) or type(exc).__name__}") from None
+
+
+def _refusal(p: Path, message: str) -> str:
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    if found:
+        return (f"refused to load {str(p)!r}: its pickle imports {found.group(1)}, which could run code; "
+                "nothing was run (resnet-cli reads only tensors and plain containers: save a state_dict "
+                "or .safetensors)")
+    operand = re.search(r"Unsupported operand (\d+)", message)
+    what = f"pickle instruction {operand.group(1)}" if operand else "content"
+    return (f"refused to load {str(p)!r}: {what} outside what torch.load(weights_only=True) accepts "
+            "(a corrupt file, or a pickle of more than tensors); nothing was run")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _describe(payload: Any) -> str:
+    if isinstance(payload, dict):
+        if not payload:
+            return "an empty dict"
+        return "a dict with keys " + ", ".join(str(k) for k in list(payload)[:5]) + (", ..." if len(payload) > 5 else "")
+    return f"a {type(payload).__name__}"
+
+
+def _unwrap(payload: Any, depth: int = 0) -> tuple[dict, Optional[str]]:
+    """(tensors, path of the wrapper keys) of the state_dict inside ``payload``."""
+    import torch
+
+    if not isinstance(payload, dict) or depth > 3:
+        return {}, None
+    others = [k for k in payload if k not in WRAPPER_KEYS and isinstance(payload[k], dict)]
+    for key in [k for k in WRAPPER_KEYS if isinstance(payload.get(k), dict)] + [None] + others:
+        if key is None:
+            tensors = {k: v for k, v in payload.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+            if tensors:
+                return tensors, None
+            continue
+        tensors, inner = _unwrap(payload[key], depth + 1)
+        if tensors:
+            return tensors, str(key) if inner is None else f"{key}.{inner}"
+    return {}, None
+
+
+def _prefix(tensors: dict) -> str:
+    """The text before the ResNet's stage keys shared by most keys ('' when there is none)."""
+    counts = Counter()
+    for key in tensors:
+        found = _STAGE_START.search(key)
+        if found:
+            counts[key[:found.start(1)]] += 1
+    if not counts:
+        return ""
+    best = max(counts, key=lambda p: (sum(k.startswith(p) for k in tensors), -len(p)))
+    return best
