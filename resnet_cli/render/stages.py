@@ -1,0 +1,50 @@
+"""Layout of ``resnet-cli skips``: the encoder stage table, with each skip's decoder step, and the
+verdict line. Formats the records of ``analysis.stages``; computes nothing."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+#: One row per stage in CSV / Markdown; ``skip_check`` is the decoder step that meets this stage.
+COLUMNS = ["name", "module", "channels", "height", "width", "stride", "receptive_field", "skip_check"]
+NUMERIC = ["channels", "height", "width", "stride", "receptive_field"]
+
+
+def _hw(size) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def _step(check, decoder: str) -> str:
+    if decoder == "upsample":
+        return f"{check.deeper} x{check.factor} = {_hw(check.upsampled)}: {'ok' if check.ok else 'MISMATCH'}"
+    fh, fw = check.scale_factor
+    return f"{check.deeper} resized by {fh:.4g} (H) and {fw:.4g} (W): {'ok' if check.ok else 'non-integer'}"
+
+
+def stage_rows(result) -> list[dict]:
+    """Flat rows (one per stage) of an ``EncoderStages`` record for CSV and Markdown."""
+    dc = result.decoder_check
+    steps = {c.skip: _step(c, dc.decoder) for c in dc.checks}
+    return [{"name": s.name, "module": s.module, "channels": s.channels, "height": s.height, "width": s.width,
+             "stride": s.stride, "receptive_field": s.receptive_field, "skip_check": steps.get(s.name, "")}
+            for s in result.stages]
+
+
+def stages_tables(result) -> list:
+    """The rich table of stages and the verdict line."""
+    h, w = result.input_size
+    dc = result.decoder_check
+    table = Table(title=f"{result.variant}: encoder stages at {h}x{w}, output stride {result.output_stride}, "
+                        f"{dc.decoder} decoder, depth {dc.depth}", title_justify="left", header_style="bold")
+    for col, right in (("stage", False), ("module", False), ("channels", True), ("H x W", True),
+                       ("stride", True), ("RF", True), ("decoder step into this stage", False)):
+        table.add_column(col, justify="right" if right else "left")
+    for row in stage_rows(result):
+        table.add_row(row["name"], row["module"], str(row["channels"]), f"{row['height']}x{row['width']}",
+                      str(row["stride"]), str(row["receptive_field"]), row["skip_check"],
+                      style=None if "MISMATCH" not in row["skip_check"] and "non-integer" not in row["skip_check"]
+                      else "red")
+    # The verdict is one line in JSON; here each '; '-separated part gets its own line.
+    head, *rest = dc.verdict.split("; ")
+    return [table, Text(head, style="green" if dc.ok else "bold red"), *(Text("  " + part) for part in rest)]
