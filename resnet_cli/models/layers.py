@@ -101,7 +101,7 @@ def attention(kind: str, channels: int, se_ratio: float) -> nn.Module | None:
 class BlurPool2d(nn.Module):
     """Anti-aliased downsampling (Zhang 2019) as timm's ``BlurPool2d``: reflect-pad 1, then a fixed
     3x3 binomial filter ([1, 2, 1] outer [1, 2, 1] / 16) applied depthwise with the stride.
-    The filter is a non-persistent buffer, so it is not in the state_dict.
+    The filter is fixed, so the state_dict has no entry for it (timm's buffer is non-persistent).
 
     Shapes: (N, C, H, W) -> (N, C, ceil(H / stride), ceil(W / stride)).
     """
@@ -109,13 +109,13 @@ class BlurPool2d(nn.Module):
     def __init__(self, channels: int, stride: int = 2):
         super().__init__()
         self.channels, self.stride = channels, stride
-        coeffs = torch.tensor([1.0, 2.0, 1.0]) / 4
-        self.register_buffer("filt", (coeffs[:, None] * coeffs[None, :]).repeat(channels, 1, 1, 1),
-                             persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, [1, 1, 1, 1], mode="reflect")
-        return F.conv2d(x, self.filt.to(x.dtype), stride=self.stride, groups=self.channels)
+        # The filter is made here rather than kept as a buffer so that a model built on the meta
+        # device and materialised with to_empty() still blurs with the right weights.
+        coeffs = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype, device=x.device)
+        weight = (coeffs[:, None] * coeffs[None, :]).expand(self.channels, 1, 3, 3)
+        return F.conv2d(F.pad(x, [1, 1, 1, 1], mode="reflect"), weight, stride=self.stride, groups=self.channels)
 
 
 def anti_alias(kind: str, channels: int, stride: int) -> nn.Module:

@@ -72,7 +72,8 @@ class _Block(nn.Module):
                     x = self.aa(x)
         if self.se is not None:
             x = self.se(x)
-        return self._act(self.n)(x + identity)
+        x += identity  # in place, as torchvision and timm do (and out-of-place add on meta imports torch._dynamo)
+        return self._act(self.n)(x)
 
 
 class _PreActBlock(nn.Module):
@@ -111,7 +112,8 @@ class _PreActBlock(nn.Module):
         x = self.conv1(x_preact)
         for i in range(2, self.n + 1):
             x = getattr(self, f"conv{i}")(getattr(self, f"norm{i}")(x))
-        return x + shortcut_out
+        x += shortcut_out  # in place: same values as timm's x + shortcut, without the meta-device slow path
+        return x
 
 
 class _PreActDownsample(nn.Module):
