@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from ..render import export
-from ..render.console import stdout
+from ..render.console import note, stdout
 
 
 class Format(str, enum.Enum):
@@ -101,7 +101,8 @@ def load_network(variant: Optional[str], weights: Optional[str] = None, strict: 
     """(display name, spec, state_dict or None) for a command.
 
     Without ``weights`` this is :func:`resolve_variant`. With ``weights`` the checkpoint is read
-    safely and identified (or checked against ``variant``); see ``analysis.checkpoint``.
+    safely and identified (or checked against ``variant``) by ``analysis.checkpoint.load_weights``;
+    its notes (keys that did not load with --no-strict, other matching variants) go to stderr.
 
     Raises:
         UsageError: no variant and no weights, an unknown variant, weights that do not fit.
@@ -112,6 +113,9 @@ def load_network(variant: Optional[str], weights: Optional[str] = None, strict: 
             raise UsageError("missing VARIANT: give a variant name or spec (see 'resnet-cli list'), or --weights FILE")
         name, spec = resolve_variant(variant, in_chans, num_classes)
         return name, spec, None
-    from ..analysis.checkpoint import network_from_weights
+    from ..analysis.checkpoint import load_weights
 
-    return network_from_weights(weights, variant, in_chans=in_chans, num_classes=num_classes, strict=strict)
+    loaded = load_weights(weights, variant, in_chans=in_chans, num_classes=num_classes, strict=strict)
+    for line in loaded.notes:
+        note(line)
+    return loaded.name, loaded.spec, loaded.state_dict

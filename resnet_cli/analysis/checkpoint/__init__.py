@@ -1,7 +1,7 @@
 """Checkpoints: read them safely (``reading``), identify the ResNet they hold (``identify``), and
 check them against a network, key by key and shape by shape.
 
-``inspect_checkpoint`` serves ``resnet-cli inspect``; ``load_weights`` / ``network_from_weights`` serve
+``inspect_checkpoint`` serves ``resnet-cli inspect``; ``load_weights`` serves
 ``--weights`` (through ``cli.common.load_network``). Exit codes follow ``errors``: an unreadable or
 refused file is a :class:`RuntimeFailure` (1); weights that do not fit the requested network, or no
 network to fit them to, a :class:`UsageError` (2).
@@ -25,7 +25,7 @@ from .reading import WRAPPER_KEYS, Checkpoint, read_checkpoint
 
 __all__ = ["WRAPPER_KEYS", "Checkpoint", "CheckpointReport", "Identification", "LoadedWeights", "NotAResNet",
            "ShapeMismatch", "compare", "derive_spec", "expected_shapes", "identify", "inspect_checkpoint",
-           "layout_signature", "load_weights", "matching_variants", "network_from_weights", "num_params",
+           "layout_signature", "load_weights", "matching_variants", "num_params",
            "read_checkpoint"]
 
 
@@ -196,18 +196,6 @@ def load_weights(path: str | Path, variant: Optional[str] = None, in_chans: Opti
         if k.endswith("num_batches_tracked") and k not in state:
             state[k] = torch.zeros((), dtype=torch.long)
     return LoadedWeights(name, spec, state, tuple(notes))
-
-
-def network_from_weights(path: str | Path, variant: Optional[str] = None, in_chans: Optional[int] = None,
-                         num_classes: Optional[int] = None, strict: bool = True):
-    """(display name, spec, state_dict) for ``cli.common.load_network``; prints the notes of
-    :func:`load_weights` on stderr. Raises as :func:`load_weights`."""
-    from ...render.console import note
-
-    loaded = load_weights(path, variant, in_chans=in_chans, num_classes=num_classes, strict=strict)
-    for line in loaded.notes:
-        note(line)
-    return loaded.name, loaded.spec, loaded.state_dict
 
 
 def _safe_layout(shapes: dict) -> bool:
