@@ -1,1 +1,149 @@
-"""`resnet-cli bench` (being written)."""
+"""``resnet-cli bench``: forward-pass latency, throughput, achieved TFLOP/s, utilisation and memory."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from contextlib import nullcontext
+from typing import Optional
+
+import typer
+
+from ..errors import UsageError
+from . import app
+from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, input_hw, load_network,
+                     num_classes_option, size_option, strict_option, weights_option)
+
+
+class Dtype(str, enum.Enum):
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+class CompileMode(str, enum.Enum):
+    default = "default"
+    reduce_overhead = "reduce-overhead"
+    max_autotune = "max-autotune"
+    max_autotune_no_cudagraphs = "max-autotune-no-cudagraphs"
+
+
+class _Reporter:
+    """Progress on stderr: a rich bar on a terminal (table/markdown), else one note per batch."""
+
+    def __init__(self, note, show_bar: bool, iters: Optional[int], min_time_s: float):
+        from ..render.console import stderr
+
+        self.note, self.iters, self.min_time_s = note, iters, min_time_s
+        self.bar = None
+        self.task = None
+        self.key = None
+        if show_bar:
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                TimeElapsedColumn(), console=stderr(), transient=True)
+
+    def context(self):
+        return self.bar if self.bar is not None else nullcontext()
+
+    def progress(self, batch: int, phase: str, done: int, total: Optional[int], elapsed_s: float) -> None:
+        if self.bar is None:
+            if phase == "timed" and done == 1:
+                what = f"{self.iters} iterations" if self.iters else f"at least {self.min_time_s:g} s"
+                self.note(f"batch {batch}: warmed up, timing {what}")
+            return
+        if self.key != (batch, phase):
+            if self.task is not None:
+                self.bar.remove_task(self.task)
+            self.task, self.key = self.bar.add_task(f"batch {batch}: {phase}", total=None), (batch, phase)
+        if phase == "timed":
+            self.bar.update(self.task, total=total or self.min_time_s,
+                            completed=done if total else min(elapsed_s, self.min_time_s),
+                            description=f"batch {batch}: timed, {done} iterations")
+        else:
+            self.bar.update(self.task, description=f"batch {batch}: warm-up, {done} iterations")
+
+
+@app.command("bench")
+def bench(
+    variant: Optional[str] = typer.Argument(None, metavar="VARIANT_OR_SPEC", help=VARIANT_HELP),
+    device: str = typer.Option("cpu", "--device", "-d", help="cpu, cuda, cuda:N or mps."),
+    batch: Optional[str] = typer.Option(None, "--batch", "-b",
+                                        help="Batch size, or a comma list for a sweep: 64 or 1,8,32,64 [default: 32]."),
+    size: Optional[str] = size_option(),
+    dtype: Dtype = typer.Option(Dtype.fp32, "--dtype", case_sensitive=False,
+                                help="fp32, fp16 or bf16 (weights and input cast to it; not autocast)."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for weights and input."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model (compile time reported apart)."),
+    compile_mode: Optional[CompileMode] = typer.Option(None, "--compile-mode", case_sensitive=False,
+                                                       help="torch.compile mode (implies --compile)."),
+    warmup: int = typer.Option(5, "--warmup", min=0, help="Warm-up iterations at least; warm-up then runs on "
+                               "until latency settles (within 5%), capped at 10 s."),
+    iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Timed iterations (exactly)."),
+    min_time: Optional[float] = typer.Option(None, "--min-time", min=0.0, help="Time for at least S seconds and "
+                                             "10 iterations [default: 2]."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch.set_num_threads(N) (CPU threads)."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="The device's peak in TFLOP/s for "
+                                                "utilisation, instead of measuring a GEMM."),
+    max_batch: bool = typer.Option(False, "--max-batch", help="Search the largest batch that fits (up to 4096) "
+                                   "and measure it."),
+    force: bool = typer.Option(False, "--force", help="Run on CPU even when the memory estimate exceeds the RAM."),
+    save: Optional[str] = typer.Option(None, "--save", metavar="FILE",
+                                       help="Append one JSON line per measured batch to FILE."),
+    in_chans: Optional[int] = in_chans_option(),
+    num_classes: Optional[int] = num_classes_option(),
+    weights: Optional[str] = weights_option(),
+    strict: bool = strict_option(),
+    fmt: Format = format_option(),
+) -> None:
+    """Time forward passes: latency distribution, images/s, TFLOP/s, utilisation and peak memory per batch."""
+    from ..bench.config import DEFAULT_BATCH, DEFAULT_MIN_TIME_S, BenchConfig, parse_batches, parse_device
+
+    if iters is not None and min_time is not None:
+        raise UsageError("--iters and --min-time both given; use one (--iters N for a fixed count)")
+    if max_batch and batch is not None:
+        raise UsageError("--batch and --max-batch both given; --max-batch finds the batch itself")
+    if peak_tflops is not None and not peak_tflops > 0:
+        raise UsageError(f"--peak-tflops {peak_tflops!r} must be a positive number of TFLOP/s")
+    batches = parse_batches(batch) if batch is not None else (DEFAULT_BATCH,)
+    device_name = parse_device(device)
+    if save is not None:
+        from ..bench.save import check_appendable
+
+        check_appendable(save)
+    name, spec, state_dict = load_network(variant, weights, strict, in_chans, num_classes)
+    mode = compile_mode.value if compile_mode is not None else ("default" if compile_ else None)
+    min_time_s = DEFAULT_MIN_TIME_S if min_time is None else min_time
+    cfg = BenchConfig(variant=name, spec=spec, state_dict=state_dict, strict=strict, device=device_name,
+                      dtype=dtype.value, channels_last=channels_last, compile_mode=mode, batches=batches,
+                      max_batch=max_batch, size=input_hw(spec, size), warmup=warmup, iters=iters,
+                      min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops, force=force)
+    _run(cfg, fmt, save)
+
+
+def _run(cfg, fmt: Format, save: Optional[str]) -> None:
+    from datetime import datetime, timezone
+
+    from ..bench.save import append_line
+    from ..bench.session import Hooks, Session
+    from ..render import bench as view
+    from ..render.console import note
+
+    def tell(text: str) -> None:
+        note(f"resnet-cli bench: {text}")
+
+    def on_result(report, result) -> None:
+        if save is not None:
+            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            append_line(save, view.save_line(report, result, stamp))
+
+    reporter = _Reporter(tell, sys.stderr.isatty() and fmt in (Format.table, Format.markdown), cfg.iters, cfg.min_time_s)
+    with reporter.context():
+        report = Session(cfg, Hooks(note=tell, progress=reporter.progress, on_result=on_result)).run()
+    emit(fmt, report, view.rows(report), view.COLUMNS, view.renderables, view.NUMERIC)
+    for text in report.warnings:
+        note(f"warning: {text}")
+    if report.interrupted:
+        tell("interrupted; printed what was measured so far")
+        raise typer.Exit(130)

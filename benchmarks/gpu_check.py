@@ -1,0 +1,124 @@
+"""GPU check for `resnet-cli bench` (run on a CUDA machine; finishes in under 5 minutes).
+
+Measures resnet50 at 224x224, batch 64 and 256, in three settings -- fp32; bf16 + channels-last;
+bf16 + channels-last + torch.compile -- through the same Session the CLI uses (CUDA events,
+synchronisation, cudnn.benchmark, peak GEMM, max allocated/reserved memory), prints one table, then
+checks the CUDA-only paths: the out-of-memory retry (memory capped with
+``set_per_process_memory_fraction``) and the CLI's JSON on ``--device cuda``.
+
+    python3 benchmarks/gpu_check.py            # exit 0: all checks passed (or no CUDA device: skipped)
+
+Without a CUDA device it says so in one line and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+BUDGET_S = 270  # leave room under the 5-minute limit
+SETTINGS = [("fp32", "fp32", False, None), ("bf16 + channels-last", "bf16", True, None),
+            ("bf16 + channels-last + compile", "bf16", True, "default")]
+BATCHES = (64, 256)
+
+
+def config(dtype: str, channels_last: bool, compile_mode, batches, **kw):
+    from resnet_cli.bench.config import BenchConfig
+    from resnet_cli.models import get_spec
+
+    base = dict(variant="resnet50", spec=get_spec("resnet50"), state_dict=None, strict=True, device="cuda",
+                dtype=dtype, channels_last=channels_last, compile_mode=compile_mode, batches=tuple(batches),
+                max_batch=False, size=(224, 224), warmup=5, iters=None, min_time_s=1.0, threads=None,
+                peak_tflops=None, force=False)
+    base.update(kw)
+    return BenchConfig(**base)
+
+
+def row(label: str, report, r) -> str:
+    from resnet_cli.bench.memory import human_bytes
+
+    lat = r.latency_ms
+    util = "-" if r.utilization is None else f"{100 * r.utilization:.1f}%"
+    peak = "-" if report.peak is None else f"{report.peak.tflops:.1f}"
+    batch = str(r.batch_size) + ("" if r.batch_size == r.requested_batch_size else f" (of {r.requested_batch_size})")
+    return (f"| {label} | {batch} | {lat.median:.3f} | {lat.p5:.3f} … {lat.p95:.3f} | {r.images_per_sec:,.0f} | "
+            f"{r.tflops:.1f} | {peak} | {util} | {human_bytes(r.peak_memory_bytes)} / "
+            f"{human_bytes(r.peak_reserved_bytes)} | {r.first_call_ms:,.0f} | {r.iterations} |")
+
+
+def main() -> int:
+    import torch
+
+    if not torch.cuda.is_available():
+        print(f"gpu_check: no CUDA device here (torch {torch.__version__}, CUDA build: {torch.version.cuda}); "
+              "nothing to check -- run this on a machine with an NVIDIA GPU")
+        return 0
+    from resnet_cli.bench.session import Hooks, Session
+
+    start = time.monotonic()
+    failures: list[str] = []
+    lines = ["| setting | batch | median ms | p5 … p95 ms | images/s | TFLOP/s | peak TFLOP/s | util | "
+             "max alloc / reserved | 1st call ms | iters |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    env = None
+    for label, dtype, cl, mode in SETTINGS:
+        if time.monotonic() - start > BUDGET_S - 60:
+            failures.append(f"{label}: skipped, out of time budget")
+            continue
+        report = Session(config(dtype, cl, mode, BATCHES),
+                         Hooks(note=lambda t: print(f"  {t}", file=sys.stderr, flush=True))).run()
+        env = report.environment
+        for r in report.results:
+            lines.append(row(label, report, r))
+            if not (r.utilization is None or 0 < r.utilization <= 1.0):
+                failures.append(f"{label} batch {r.batch_size}: utilisation {r.utilization:.2f} outside (0, 1]")
+            if r.peak_reserved_bytes is None or r.peak_memory_bytes > r.peak_reserved_bytes:
+                failures.append(f"{label} batch {r.batch_size}: allocated/reserved memory inconsistent")
+        for w in report.warnings:
+            print(f"  warning: {w}", file=sys.stderr)
+        print(f"  {label}: done at {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+
+    print(f"resnet50, 224x224, {env.device_name if env else '?'}, torch {torch.__version__}, CUDA "
+          f"{torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, TF32 convs {torch.backends.cudnn.allow_tf32}")
+    print("FLOPs: conv+linear, 2 per MAC (8.18 GFLOPs per image); util = achieved / measured dense GEMM rate "
+          "in the same dtype")
+    print("\n".join(lines))
+
+    # The OOM retry on real CUDA memory: cap this process at ~3 GiB and ask for batch 1024 in fp32.
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.empty_cache()
+    torch.cuda.set_per_process_memory_fraction(min(1.0, 3 * 2 ** 30 / total))
+    try:
+        report = Session(config("fp32", False, None, (1024,), iters=3, min_time_s=0.0, peak_tflops=1.0)).run()
+        r = report.results[0]
+        print(f"OOM retry: asked batch 1024 with memory capped at 3 GiB, measured batch {r.batch_size} "
+              f"({r.images_per_sec:,.0f} images/s); warning: {report.warnings[-1] if report.warnings else '-'}")
+        if not r.batch_size < 1024:
+            failures.append("OOM retry: batch 1024 did not run out of memory under a 3 GiB cap")
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+
+    cli = subprocess.run([sys.executable, "-m", "resnet_cli", "bench", "resnet50", "--device", "cuda", "--batch", "32",
+                          "--iters", "20", "--format", "json"], cwd=REPO, capture_output=True, text=True,
+                         env=dict(os.environ), timeout=120)
+    if cli.returncode != 0:
+        failures.append(f"CLI on cuda: exit {cli.returncode}: {cli.stderr.strip()[-300:]}")
+    else:
+        data = json.loads(cli.stdout)
+        r = data["results"][0]
+        print(f"CLI --device cuda: batch 32 median {r['latency_ms']['median']:.3f} ms, "
+              f"{r['images_per_sec']:,.0f} images/s, device {data['environment']['device_name']}")
+    print(f"total {time.monotonic() - start:.0f} s; " + ("all checks passed" if not failures else "FAILED:"))
+    for f in failures:
+        print(f"  - {f}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""Timing forward passes: ``config`` (settings, option parsing; no torch), ``runner`` (first call,
+warm-up, timed loop), ``stats`` (statistics, outliers, warnings), ``device`` (availability, environment,
+peak GEMM rate, memory probes), ``memory`` (activation estimate, OOM retry, max-batch search),
+``session`` (one whole run), ``save`` (JSON Lines appends) and ``records`` (the results).
+
+Nothing here prints; ``render.bench`` formats the records and ``cli.bench_cmd`` wires it up.
+"""

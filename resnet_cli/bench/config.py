@@ -1,0 +1,96 @@
+"""The settings of one ``resnet-cli bench`` run and the parsing of its text options. No torch here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..errors import UsageError
+
+#: ``--dtype`` choices and the torch dtype names they stand for.
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+#: ``--compile-mode`` choices (``torch.compile``'s modes).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: The largest batch ``--max-batch`` tries.
+MAX_BATCH_CEILING = 4096
+DEFAULT_BATCH = 32
+DEFAULT_MIN_TIME_S = 2.0
+DEFAULT_WARMUP = 5
+
+_DEVICE = re.compile(r"^(cpu|mps|cuda)(?::(\d+))?$")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything a bench run needs, already validated.
+
+    Attributes:
+        variant: display name; spec: the ``ResNetSpec``; state_dict: weights to load or None; strict:
+            ``load_state_dict(strict=...)``.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; dtype: a key of :data:`DTYPES`.
+        channels_last: NHWC memory format for weights and input; compile_mode: ``torch.compile`` mode or
+            None for eager.
+        batches: batch sizes in the order to run; max_batch: search the largest batch that fits instead.
+        size: input (H, W); in_chans comes from the spec.
+        warmup: minimum warm-up iterations after the first call (warm-up then runs on until stable).
+        iters: exact timed iterations, or None to time for ``min_time_s`` (at least 10 iterations).
+        threads: ``torch.set_num_threads`` value, or None for torch's default.
+        peak_tflops: the peak to divide by, or None to measure it.
+        force: run on CPU even when the activation estimate exceeds the available RAM.
+    """
+
+    variant: str
+    spec: Any
+    state_dict: Optional[dict]
+    strict: bool
+    device: str
+    dtype: str
+    channels_last: bool
+    compile_mode: Optional[str]
+    batches: tuple[int, ...]
+    max_batch: bool
+    size: tuple[int, int]
+    warmup: int
+    iters: Optional[int]
+    min_time_s: float
+    threads: Optional[int]
+    peak_tflops: Optional[float]
+    force: bool
+
+
+def parse_batches(text: str) -> tuple[int, ...]:
+    """``"64"`` or ``"1,8,32"`` -> batch sizes in the given order, duplicates dropped.
+
+    Raises:
+        UsageError: an empty item (``1,,2``), a non-integer (``abc``) or a value below 1 (``0``, ``-1``).
+    """
+    items = [t.strip() for t in str(text).split(",")]
+    out: list[int] = []
+    for item in items:
+        if not item:
+            raise UsageError(f"--batch {text!r} has an empty item; give positive integers separated by "
+                             "commas, e.g. 64 or 1,8,32")
+        try:
+            value = int(item, 10)
+        except ValueError:
+            raise UsageError(f"--batch item {item!r} is not an integer; give positive integers separated by "
+                             "commas, e.g. 64 or 1,8,32") from None
+        if value < 1:
+            raise UsageError(f"--batch item {item!r} must be 1 or more; e.g. --batch 64 or --batch 1,8,32")
+        if value not in out:
+            out.append(value)
+    return tuple(out)
+
+
+def parse_device(text: str) -> str:
+    """Normalise ``--device``: ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (case-insensitive).
+
+    Raises:
+        UsageError: anything else.
+    """
+    value = str(text).strip().lower()
+    match = _DEVICE.match(value)
+    if not match or (match.group(2) is not None and match.group(1) != "cuda"):
+        raise UsageError(f"--device {text!r} is not a device; use cpu, cuda, cuda:N (N = GPU index) or mps")
+    return value

@@ -1,0 +1,146 @@
+"""Memory policy: the activation estimate behind the CPU refusal, the out-of-memory retry, and the
+``--max-batch`` search. The policies are pure (runners and probes are injected), so they are tested
+without a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional, TypeVar
+
+from ..errors import RuntimeFailure
+
+R = TypeVar("R")
+
+#: Tensors of the widest activation that can be alive at once in an inference forward pass: a
+#: residual block's input (held for the shortcut), the conv output, the norm/activation output and
+#: the sum. Nothing is kept for backward under ``inference_mode``.
+LIVE_TENSORS = 4
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Estimated peak memory of an inference forward pass, in bytes (an estimate, not a measurement).
+
+    ``total = parameters + batch * (input + LIVE_TENSORS * widest activation)``, where the widest
+    activation is the largest module output of one image in the meta trace.
+    """
+
+    parameters_bytes: int
+    input_bytes: int
+    widest_activation_bytes: int
+    total_bytes: int
+
+
+def estimate_memory(output_numels: Iterable[int], input_numel: int, parameters: int, batch: int,
+                    element_size: int) -> MemoryEstimate:
+    """The estimate for ``batch`` images from per-image element counts (module outputs and input, batch 1)
+    and the parameter count, for elements of ``element_size`` bytes."""
+    widest = max(output_numels, default=0) * element_size
+    inp = input_numel * element_size
+    params = parameters * element_size
+    return MemoryEstimate(params, batch * inp, batch * widest, params + batch * (inp + LIVE_TENSORS * widest))
+
+
+def human_bytes(n: Optional[float]) -> str:
+    """``1.5 GiB`` style (binary units); ``-`` for None."""
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
+def refuse_if_too_big(estimate: MemoryEstimate, available: Optional[int], batch: int, size: tuple[int, int]) -> None:
+    """Raise when the estimate exceeds the available RAM (no check when it is unknown).
+
+    Raises:
+        RuntimeFailure: names the batch, size, estimate and RAM, and the ways out.
+    """
+    if available is None or estimate.total_bytes <= available:
+        return
+    raise RuntimeFailure(
+        f"batch {batch} at {size[0]}x{size[1]} needs about {human_bytes(estimate.total_bytes)} "
+        f"(estimated activations and weights), more than the {human_bytes(available)} of RAM available; "
+        "use a smaller --batch or --size, or --force to try anyway")
+
+
+class OomRetry:
+    """Run a measurement at a batch size, halving the batch after each out-of-memory failure.
+
+    Remembers the smallest batch that ran out of memory, so later (larger) batches of a sweep start
+    below it instead of failing again.
+
+    Args:
+        is_oom: whether an exception is an out-of-memory failure (others propagate).
+        free: releases memory after a failure (called after the exception is dropped).
+        on_retry: ``on_retry(failed_batch, next_batch)`` to tell the user.
+    """
+
+    def __init__(self, is_oom: Callable[[BaseException], bool], free: Callable[[], None],
+                 on_retry: Callable[[int, int], None] = lambda failed, nxt: None):
+        self.is_oom, self.free, self.on_retry = is_oom, free, on_retry
+        self.smallest_failed: Optional[int] = None
+
+    def start_batch(self, batch: int) -> int:
+        """``batch``, halved until it is below the smallest batch known to fail."""
+        while self.smallest_failed is not None and batch >= self.smallest_failed and batch > 1:
+            batch //= 2
+        return batch
+
+    def run(self, batch: int, attempt: Callable[[int], R]) -> tuple[int, R]:
+        """(the batch that ran, ``attempt(batch)``'s result).
+
+        Raises:
+            RuntimeFailure: even batch 1 runs out of memory.
+        """
+        current = self.start_batch(batch)
+        if current != batch:
+            self.on_retry(batch, current)
+        while True:
+            failed = False
+            try:
+                return current, attempt(current)
+            except Exception as exc:  # noqa: BLE001  (only OOM is handled; the rest re-raised)
+                if not self.is_oom(exc):
+                    raise
+                failed = True
+            if failed:  # outside the except block, so the traceback's tensors are already released
+                self.free()
+                self.smallest_failed = current if self.smallest_failed is None else min(self.smallest_failed,
+                                                                                        current)
+                if current == 1:
+                    raise RuntimeFailure("out of device memory even at batch 1; use a smaller --size, "
+                                         "--dtype bf16 or another device")
+                self.on_retry(current, current // 2)
+                current //= 2
+
+
+def largest_fitting(fits: Callable[[int], bool], ceiling: int) -> int:
+    """The largest batch in 1..``ceiling`` for which ``fits(batch)`` holds, assuming fitting is monotone:
+    doubling from 1 until a failure or the ceiling, then bisection between the last fit and the first
+    failure (``ceil(log2)`` extra probes at most).
+
+    Raises:
+        RuntimeFailure: not even batch 1 fits.
+    """
+    if not fits(1):
+        raise RuntimeFailure("not even batch 1 fits in memory; use a smaller --size, --dtype bf16 or another device")
+    good, bad = 1, None
+    while bad is None:
+        nxt = min(good * 2, ceiling)
+        if nxt == good:
+            return good
+        if fits(nxt):
+            good = nxt
+        else:
+            bad = nxt
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if fits(mid):
+            good = mid
+        else:
+            bad = mid
+    return good

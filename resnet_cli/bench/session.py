@@ -1,0 +1,262 @@
+"""One ``resnet-cli bench`` run: the model, the peak, every batch size, and the report.
+
+Order of work: check the device; trace the network on meta (FLOPs, activation estimate; no memory);
+refuse an impossible CPU run; build the model on the device in the dtype and memory format; measure
+the peak GEMM; then per batch: input, optional ``torch.compile``, :func:`runner.measure` under
+``torch.inference_mode()``, memory probe, record. Ctrl-C returns what finished (``interrupted``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+from .config import MAX_BATCH_CEILING, BenchConfig
+from .device import TORCH_DTYPES, MemoryProbe, available_ram_bytes, check_device, environment, free_memory, \
+    is_oom, load_average, measure_peak, synchronize
+from .memory import OomRetry, estimate_memory, human_bytes, largest_fitting, refuse_if_too_big
+from .records import FLOPS_CONVENTION, BenchReport, BenchResult, Peak
+from .runner import Interrupted, Measurement, make_timer, measure
+from .stats import batch_warnings, count_outliers, summarize
+
+
+def _nothing(*args) -> None:
+    return None
+
+
+@dataclass
+class Hooks:
+    """How a run talks to its caller (the CLI): all optional.
+
+    note(text): a line for stderr. progress(batch, phase, done, total, elapsed_s): see ``runner.Progress``.
+    on_result(report, result): after each complete batch (``--save`` appends there).
+    """
+
+    note: Callable[[str], None] = _nothing
+    progress: Callable[[int, str, int, Optional[int], float], None] = _nothing
+    on_result: Callable[[BenchReport, BenchResult], None] = _nothing
+
+
+def make_result(requested: int, batch: int, m: Measurement, memory: tuple[Optional[int], Optional[int]],
+                flops_per_image: int, peak: Optional[Peak], compiled: bool, complete: bool = True) -> BenchResult:
+    """The record of one batch from its raw times (``m.times_ms`` must not be empty)."""
+    stats = summarize(m.times_ms)
+    median_s = stats.median / 1e3
+    flops = flops_per_image * batch
+    tflops = flops / median_s / 1e12 if median_s > 0 else math.nan
+    return BenchResult(
+        batch_size=batch, requested_batch_size=requested, iterations=len(m.times_ms),
+        warmup_iterations=len(m.warmup_ms), warmup_stable=m.warmup_stable,
+        first_call_ms=m.first_call_ms if m.first_call_ms is not None else math.nan,
+        compile_ms=m.first_call_ms if compiled else None, latency_ms=stats,
+        images_per_sec=batch / median_s if median_s > 0 else math.nan, flops=flops, tflops=tflops,
+        utilization=tflops / peak.tflops if peak is not None and peak.tflops > 0 else None,
+        peak_memory_bytes=memory[0], peak_reserved_bytes=memory[1], outliers=count_outliers(m.times_ms),
+        complete=complete,
+    )
+
+
+class _Partial(BaseException):
+    """Carries an interrupted batch's raw data out of :class:`OomRetry` (a BaseException, as
+    KeyboardInterrupt is, so no ``except Exception`` swallows it)."""
+
+    def __init__(self, batch: int, measurement: Measurement, memory):
+        super().__init__()
+        self.batch, self.measurement, self.memory = batch, measurement, memory
+
+
+class Session:
+    """Runs a :class:`BenchConfig` (see the module docstring)."""
+
+    def __init__(self, cfg: BenchConfig, hooks: Optional[Hooks] = None):
+        self.cfg = cfg
+        self.hooks = hooks or Hooks()
+        self.warnings: list[str] = []
+
+    def _warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+    # --- before any real memory is used -------------------------------------------------------
+    def _plan(self, device: torch.device):
+        from ..analysis.flops import conv_linear_macs
+        from ..analysis.trace import trace
+        from ..models import build_model
+
+        cfg, (h, w) = self.cfg, self.cfg.size
+        shape = (1, cfg.spec.in_chans, h, w)
+        with torch.device("meta"):
+            meta = build_model(cfg.spec)
+        traced = trace(meta, shape)  # UsageError for a too-small input, before anything is allocated
+        self.flops_per_image = 2 * conv_linear_macs(meta, shape)
+        numels = [math.prod(t.output_shape) for t in traced.values()]
+        count = sum(t.numel() for t in meta.parameters()) + sum(t.numel() for t in meta.buffers())
+        size = TORCH_DTYPES[cfg.dtype].itemsize
+        self.estimate = lambda b: estimate_memory(numels, math.prod(shape), count, b, size)
+
+    def _cpu_batches(self) -> tuple[int, ...]:
+        cfg, room = self.cfg, available_ram_bytes()
+        if cfg.max_batch:
+            fits = (lambda b: room is None or self.estimate(b).total_bytes <= room)
+            return (largest_fitting(fits, MAX_BATCH_CEILING),)
+        for b in cfg.batches:
+            if cfg.force:
+                if room is not None and self.estimate(b).total_bytes > room:
+                    self._warn(f"batch {b}: estimated memory {human_bytes(self.estimate(b).total_bytes)} exceeds "
+                               f"the {human_bytes(room)} of RAM available; running anyway (--force)")
+            else:
+                refuse_if_too_big(self.estimate(b), room, b, cfg.size)
+        return cfg.batches
+
+    # --- on the device --------------------------------------------------------------------------
+    def _build(self, device: torch.device) -> torch.nn.Module:
+        from ..models import build_model
+
+        cfg = self.cfg
+        model = build_model(cfg.spec)
+        if cfg.state_dict is not None:
+            model.load_state_dict(cfg.state_dict, strict=cfg.strict)
+        model = model.to(device=device, dtype=TORCH_DTYPES[cfg.dtype])
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model.eval()
+
+    def _input(self, batch: int, device: torch.device) -> torch.Tensor:
+        h, w = self.cfg.size
+        x = torch.randn(batch, self.cfg.spec.in_chans, h, w, device=device, dtype=TORCH_DTYPES[self.cfg.dtype])
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+
+    def _fits(self, model, device) -> Callable[[int], bool]:
+        def fits(batch: int) -> bool:
+            ok = True
+            try:
+                with torch.inference_mode():
+                    model(self._input(batch, device))
+                synchronize(device)
+            except Exception as exc:  # noqa: BLE001
+                if not is_oom(exc):
+                    raise
+                ok = False
+            free_memory(device)
+            return ok
+        return fits
+
+    def _measure_batch(self, model, device, batch: int):
+        cfg = self.cfg
+        x = self._input(batch, device)
+        fn = model
+        if cfg.compile_mode is not None:
+            torch._dynamo.reset()  # a fresh compilation per batch: its cost lands in this batch's first call
+            fn = torch.compile(model, mode=None if cfg.compile_mode == "default" else cfg.compile_mode,
+                               dynamic=False)
+            self.hooks.note(f"batch {batch}: compiling with torch.compile (mode {cfg.compile_mode}); "
+                            "the first call includes it")
+        probe = MemoryProbe(device)
+        probe.begin()
+
+        def progress(phase, done, total, elapsed):
+            self.hooks.progress(batch, phase, done, total, elapsed)
+
+        try:
+            with torch.inference_mode():
+                m = measure(lambda: fn(x), make_timer(device), warmup=cfg.warmup, iters=cfg.iters,
+                            min_time_s=cfg.min_time_s, before_timed=probe.start_timed, progress=progress)
+        except Interrupted as stop:
+            raise _Partial(batch, stop.measurement, probe.stop() if stop.measurement.times_ms else (None, None)) from None
+        return m, probe.stop()
+
+    def run(self) -> BenchReport:
+        """Measure every batch; returns the report (``interrupted`` set after Ctrl-C).
+
+        Raises:
+            RuntimeFailure: device not available, CPU memory estimate too large (without --force),
+                out of memory at batch 1.
+            UsageError: the input size does not fit the network.
+        """
+        cfg = self.cfg
+        device = check_device(cfg.device)
+        self.load = load_average()
+        cpus = os.cpu_count() or 1
+        if self.load is not None and self.load > cpus:
+            self._warn(f"the machine was busy when the run started (1-minute load average {self.load:.1f} on "
+                       f"{cpus} logical CPUs): other processes compete for the cores, which makes the figures "
+                       "slow and noisy, most of all with several --threads; rerun on a quiet machine or with "
+                       "--threads 1")
+        self._plan(device)
+        batches = self._cpu_batches() if device.type == "cpu" else cfg.batches
+        threads_were, benchmark_was = torch.get_num_threads(), torch.backends.cudnn.benchmark
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+            torch.backends.cudnn.benchmark = True  # autotuning happens in the (excluded) first call
+        try:
+            return self._run_on(device, batches)
+        finally:  # leave the process as it was (the CLI exits anyway; library callers do not)
+            torch.set_num_threads(threads_were)
+            torch.backends.cudnn.benchmark = benchmark_was
+
+    def _run_on(self, device: torch.device, batches) -> BenchReport:
+        cfg = self.cfg
+        model = self._build(device)
+        if cfg.max_batch and device.type != "cpu":
+            batches = (largest_fitting(self._fits(model, device), MAX_BATCH_CEILING),)
+        if cfg.max_batch:
+            self.hooks.note(f"--max-batch: the largest batch that fits is {batches[0]}")
+        peak = Peak(cfg.peak_tflops, "--peak-tflops") if cfg.peak_tflops else self._peak(device)
+        report = BenchReport(
+            variant=cfg.variant, spec=cfg.spec.to_string(), device=str(device), dtype=cfg.dtype,
+            channels_last=cfg.channels_last, compile_mode=cfg.compile_mode,
+            input_size=(cfg.spec.in_chans, *cfg.size), threads=torch.get_num_threads(), warmup=cfg.warmup,
+            iters=cfg.iters, min_time_s=None if cfg.iters is not None else cfg.min_time_s,
+            flops_convention=FLOPS_CONVENTION, flops_per_image=self.flops_per_image, peak=peak,
+            environment=environment(device, cfg.dtype, cfg.channels_last, self.load))
+        results: list[BenchResult] = []
+        retry = OomRetry(is_oom, lambda: free_memory(device), self._oom_note)
+        interrupted = False
+        try:
+            for requested in batches:
+                batch, (m, mem) = retry.run(requested, lambda b: self._measure_batch(model, device, b))
+                result = make_result(requested, batch, m, mem, self.flops_per_image, peak, cfg.compile_mode is not None)
+                if batch != requested:
+                    self._warn(f"batch {requested} ran out of {device.type.upper()} memory; measured batch {batch} "
+                               "instead")
+                self._check(result)
+                results.append(result)
+                self.hooks.on_result(report, result)
+        except _Partial as part:
+            interrupted = True
+            if part.measurement.times_ms:
+                results.append(make_result(part.batch, part.batch, part.measurement, part.memory,
+                                           self.flops_per_image, peak, cfg.compile_mode is not None, complete=False))
+            self._warn(f"interrupted during batch {part.batch}: "
+                       + (f"its figures come from the {len(part.measurement.times_ms)} iterations that finished"
+                          if part.measurement.times_ms else "it has no finished timed iteration"))
+        except KeyboardInterrupt:
+            interrupted = True
+            self._warn("interrupted while preparing a batch; the batches above are complete")
+        return dataclasses.replace(report, results=results, warnings=list(self.warnings), interrupted=interrupted)
+
+    def _peak(self, device: torch.device) -> Optional[Peak]:
+        try:
+            return measure_peak(device, self.cfg.dtype)
+        except RuntimeError as exc:  # e.g. a dtype without a matmul kernel on this device
+            self._warn(f"could not measure the peak GEMM rate ({str(exc).splitlines()[0]}); utilisation is "
+                       "left empty: give --peak-tflops X")
+            return None
+
+    def _oom_note(self, failed: int, nxt: int) -> None:
+        self.hooks.note(f"batch {failed} does not fit in device memory; retrying with batch {nxt}")
+
+    def _check(self, r: BenchResult) -> None:
+        for text in batch_warnings(r.batch_size, r.latency_ms, r.iterations, r.outliers, r.warmup_stable,
+                                   r.warmup_iterations):
+            self._warn(text)
+        if r.utilization is not None and r.utilization > 1.0:
+            self._warn(f"batch {r.batch_size}: the achieved rate exceeds the measured GEMM peak "
+                       f"({100 * r.utilization:.0f}%): the peak GEMM was slow (busy machine, or a size too small "
+                       "for this device); give the device's known rate with --peak-tflops X")
