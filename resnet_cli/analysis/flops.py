@@ -1,29 +1,386 @@
-"""Counting multiply-accumulates (MACs). 1 MAC = 2 FLOPs.
+"""Counting multiply-accumulates (MACs) with two engines. 1 MAC = 2 FLOPs.
 
-The default convention is torchvision's: convolutions (1-D and 2-D, including fixed filters such as
-blur pools) and linear layers only, batch as given; biases, norms, activations, pooling and the
-residual add count 0.
+What is counted
+---------------
+``count="conv-linear"`` (the default) is torchvision's convention: its published "GFLOPS" column is
+GMACs (resnet50 at 224x224: 4,089,184,256). Every convolution (1-D and 2-D, including fixed filters
+such as the blur pool's) costs ``N * C_out * H_out * W_out * (C_in / groups) * k_h * k_w`` and every
+linear layer ``N * in_features * out_features``. Nothing else counts: biases, norms, activations,
+pooling, the residual add and attention gates are 0, and :func:`describe` names each one that ran.
+
+``count="all"`` adds every arithmetic op at the per-element costs of ptflops 0.7's PyTorch backend
+(sovrasov/flops-counter.pytorch, ``ptflops/pytorch_ops.py``), where one operation on one element
+counts as one MAC (so FLOPs = 2 x MACs holds for every column):
+
+==============================================  =====================================  ==============================
+op (family name)                                MACs                                   ptflops rule
+==============================================  =====================================  ==============================
+conv / linear bias (in ``conv`` / ``linear``)   1 per output element                   ``conv_flops_counter_hook``
+BatchNorm, GroupNorm (``batch_norm``,           2 per input element (1 if not affine)  ``bn_flops_counter_hook``
+``group_norm``)
+ReLU, sigmoid (``relu``, ``sigmoid``)           1 per output element                   ``relu_flops_counter_hook``
+max / average pool (``max_pool``,               1 per input element                    ``pool_flops_counter_hook``
+``avg_pool``); global average pool and the SE
+squeeze (``mean``)
+residual add, attention gate (``add``, ``mul``)  1 per output element                   ``_elementwise_tensor_flops_hook``
+pad, slice, view, flatten, transpose, clone     0 (data movement)
+==============================================  =====================================  ==============================
+
+ptflops has no sigmoid rule; we apply its activation rule. BatchNorm is costed as at inference
+(a per-channel scale and shift), as both ptflops and fvcore (eval mode) do.
+
+Engines
+-------
+``torch``: ``torch.utils.flop_counter.FlopCounterMode`` on the meta device at the true batch: no
+memory, no compute, any input size. It counts 2 FLOPs per multiply-accumulate, so MACs = FLOPs / 2;
+the per-element costs above are registered with it as ``custom_mapping`` formulas.
+
+``fvcore``: ``fvcore.nn.FlopCountAnalysis``. It counts "one fused multiply-add as one flop" (its
+docstring), so its "flops" are MACs and are reported as such. It traces a real forward pass with
+``torch.jit``, which cannot run on meta tensors, so it runs on the CPU with zero-filled weights at the
+true batch (scaling a batch-1 count by N would also scale work that does not depend on the batch,
+such as building the blur pool's filter). Its own handles for batch_norm, group_norm and
+adaptive_avg_pool2d are replaced by the table above.
+:func:`fvcore_over_budget` says when that real pass would be too big; callers then use ``torch``.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
+import math
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
+
+from ..errors import UsageError
+from .trace import input_error
+
+COUNTS = ("conv-linear", "all")
+ENGINES = ("fvcore", "torch")
+MATMUL = ("conv", "linear")
+
+# family -> (MACs per element, counted on the op's "in"put or "out"put, index of the affine weight)
+PER_ELEMENT = {
+    "batch_norm": (2, "in", 1), "group_norm": (2, "in", 1),
+    "relu": (1, "out", None), "sigmoid": (1, "out", None),
+    "max_pool": (1, "in", None), "avg_pool": (1, "in", None), "mean": (1, "in", None),
+    "add": (1, "out", None), "mul": (1, "out", None),
+}
+ORDER = ("conv", "linear", "bias", *PER_ELEMENT)
+DATA_MOVEMENT = frozenset({
+    "view", "reshape", "_unsafe_view", "flatten", "t", "transpose", "permute", "slice", "select", "pad",
+    "clone", "copy", "contiguous", "expand", "unsqueeze", "squeeze", "empty", "detach", "alias", "to",
+    "_to_copy", "cat", "stack", "size", "Int", "ScalarImplicit", "NumToTensor", "dropout", "split", "chunk",
+    "narrow", "as_strided", "lift_fresh", "zeros", "ones", "full", "type_as",
+})
+
+# aten op names (dispatcher ``aten.x.overload`` or jit ``aten::x``, in-place ``_`` removed) -> family
+_FAMILY = {
+    "convolution": "conv", "_convolution": "conv", "conv1d": "conv", "conv2d": "conv",
+    "addmm": "linear", "mm": "linear", "linear": "linear", "matmul": "linear", "bmm": "linear", "einsum": "linear",
+    "native_batch_norm": "batch_norm", "_native_batch_norm_legit_no_training": "batch_norm",
+    "_native_batch_norm_legit": "batch_norm", "batch_norm": "batch_norm",
+    "native_group_norm": "group_norm", "group_norm": "group_norm",
+    "max_pool2d_with_indices": "max_pool", "max_pool2d": "max_pool", "max_pool1d": "max_pool",
+    "avg_pool2d": "avg_pool", "avg_pool1d": "avg_pool",
+    "adaptive_avg_pool2d": "mean", "_adaptive_avg_pool2d": "mean", "adaptive_avg_pool1d": "mean",
+    "constant_pad_nd": "pad", "reflection_pad2d": "pad", "replication_pad2d": "pad",
+}
+_TORCH_OPS = {  # family -> dispatcher ops FlopCounterMode sees (on meta, after decomposition)
+    "batch_norm": ("native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit"),
+    "group_norm": ("native_group_norm",), "relu": ("relu", "relu_"), "sigmoid": ("sigmoid", "sigmoid_"),
+    "max_pool": ("max_pool2d_with_indices",), "avg_pool": ("avg_pool2d",), "mean": ("mean", "_adaptive_avg_pool2d"),
+    "add": ("add", "add_"), "mul": ("mul", "mul_"),
+}
+_FVCORE_OPS = {  # jit op -> (family, fvcore handle name for conv/linear, input index of the bias)
+    "aten::_convolution": ("conv", "conv_flop_jit", 2), "aten::linear": ("linear", "linear_flop_jit", 2),
+    "aten::addmm": ("linear", "addmm_flop_jit", 0), "aten::mm": ("linear", "matmul_flop_jit", None),
+    "aten::matmul": ("linear", "matmul_flop_jit", None), "aten::bmm": ("linear", "bmm_flop_jit", None),
+    "aten::einsum": ("linear", "einsum_flop_jit", None),
+}
+_FVCORE_ELEMENTWISE = {
+    "aten::batch_norm": ("batch_norm", 1), "aten::group_norm": ("group_norm", 2),
+    **{f"aten::{op}": (family, None) for op, family in (
+        ("relu", "relu"), ("relu_", "relu"), ("sigmoid", "sigmoid"), ("sigmoid_", "sigmoid"),
+        ("max_pool2d", "max_pool"), ("avg_pool2d", "avg_pool"), ("adaptive_avg_pool2d", "mean"),
+        ("mean", "mean"), ("add", "add"), ("add_", "add"), ("mul", "mul"), ("mul_", "mul"))},
+}
+# fvcore registers these by default; each gets a handle here so that it is counted or named, never dropped
+_FVCORE_DEFAULTS = ("aten::layer_norm", "aten::instance_norm", "aten::upsample_nearest2d",
+                    "aten::upsample_bilinear2d", "aten::grid_sampler")
+
+FVCORE_MAX_BYTES = 1 << 30  # weights + activations of fvcore's real forward pass
+FVCORE_MAX_MACS = 12 * 10**9  # about a resnet152 at 224x224: seconds on two CPU cores
+
+
+@dataclass(frozen=True)
+class MacCount:
+    """The MACs of one forward pass of a (N, C, H, W) input.
+
+    Attributes:
+        engine: ``fvcore`` or ``torch``.
+        count: ``conv-linear`` or ``all`` (see the module docstring).
+        macs: total multiply-accumulates, batch N included.
+        by_module: module path (``""`` = the network) -> {op family: MACs}, each module including
+            the ops of its submodules and of all its calls.
+        seen: family -> number of calls, for every op that ran (``bias`` counts conv/linear with a bias).
+    """
+
+    engine: str
+    count: str
+    macs: int
+    by_module: dict[str, dict[str, int]]
+    seen: dict[str, int]
+
+    @property
+    def by_op(self) -> dict[str, int]:
+        """Op family -> MACs for the whole network."""
+        return dict(self.by_module.get("", {}))
+
+
+def op_family(op: str) -> str:
+    """The family of an aten op: ``'aten.relu_.default'`` or ``'aten::relu_'`` -> ``'relu'``."""
+    name = op.split("::")[-1]
+    if name.startswith("aten."):
+        name = name.split(".")[1]
+    if name.endswith("_") and not name.endswith("__"):
+        name = name[:-1]
+    return _FAMILY.get(name, name)
+
+
+def describe(count: str, seen) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(counted, zero, data movement): the families of ``seen`` that ``count`` costs, those it
+    counts as 0 MACs, and the data-movement ops (0 by definition), each in a stable order."""
+    rank = {f: i for i, f in enumerate(ORDER)}
+    counted, zero, moved = [], [], []
+    for family in sorted(seen, key=lambda f: (rank.get(f, len(rank)), f)):
+        if family in MATMUL or (count == "all" and (family in PER_ELEMENT or family == "bias")):
+            counted.append(family)
+        elif family in DATA_MOVEMENT:
+            moved.append(family)
+        else:
+            zero.append(family)
+    return tuple(counted), tuple(zero), tuple(moved)
+
+
+def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...], count: str = "conv-linear",
+               engine: str = "torch") -> MacCount:
+    """MACs of one eval-mode forward pass of ``model`` on a (N, C, H, W) input.
+
+    ``model`` may live on any device. The torch engine runs a meta copy of it; fvcore runs it as it is
+    when it is on the CPU (weights are only read), else a zero-filled CPU copy. Raises:
+        UsageError: an unknown ``count`` or ``engine``, or an input the network cannot take (the
+            first failing layer and the nearest size that works).
+    """
+    _check_choice("count", count, COUNTS)
+    _check_choice("flops engine", engine, ENGINES)
+    input_shape = tuple(input_shape)
+    try:
+        if engine == "torch":
+            return _torch_count(model if _on_meta(model) else copy.deepcopy(model).to("meta"), input_shape, count)
+        return _fvcore_count(zero_(empty_cpu_copy(model)) if _on_meta(model) else model, input_shape, count)
+    except (RuntimeError, ValueError) as err:
+        meta = model if _on_meta(model) else copy.deepcopy(model).to("meta")
+        raise input_error(meta, input_shape, err) from None
 
 
 def conv_linear_macs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
     """Conv + linear MACs of one forward pass on a (N, C, H, W) input, counted by
-    ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (no memory, no compute).
+    ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (no memory, no compute)."""
+    return count_macs(model, input_shape, "conv-linear", "torch").macs
 
-    FlopCounterMode counts 2 FLOPs per multiply-accumulate for convolutions and matrix products,
-    so MACs = FLOPs / 2.
-    """
+
+def fvcore_over_budget(weight_bytes: int, activation_bytes: int, macs: int) -> str | None:
+    """Why fvcore's real forward pass would be too big (one clause), or None if it fits: at most
+    ``FVCORE_MAX_BYTES`` of weights and activations and ``FVCORE_MAX_MACS`` of compute (estimates)."""
+    needed = weight_bytes + activation_bytes
+    if needed > FVCORE_MAX_BYTES:
+        return f"it would need {needed / 2**30:.1f} GiB of memory (limit {FVCORE_MAX_BYTES / 2**30:.0f} GiB)"
+    if macs > FVCORE_MAX_MACS:
+        return f"it would compute {macs / 1e9:.0f} GMACs (limit {FVCORE_MAX_MACS / 1e9:.0f} G)"
+    return None
+
+
+def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose parameters and buffers are uninitialised CPU tensors: allocated but
+    never written, so they take no resident memory until an op reads them."""
+    # Module.to_empty would call empty_like on meta tensors, a Python reference whose first use
+    # imports sympy (seconds); torch.empty straight on the CPU does not.
+    return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
+
+
+def zero_(model: torch.nn.Module) -> torch.nn.Module:
+    """Fill ``model``'s parameters and buffers with zeros, in place (uninitialised memory may hold NaNs
+    or denormals, which make a real forward pass slow); returns it."""
+    with torch.no_grad():
+        for t in itertools.chain(model.parameters(), model.buffers()):
+            t.zero_()
+    return model
+
+
+def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UsageError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+
+
+def _on_meta(model: torch.nn.Module) -> bool:
+    return all(t.is_meta for t in itertools.chain(model.parameters(), model.buffers()))
+
+
+# ---------------------------------------------------------------------------------------- torch
+class _Recorder(TorchDispatchMode):
+    """Counts the families of the ops that reach the dispatcher (below FlopCounterMode)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        family = op_family(str(func))
+        self.seen[family] += 1
+        if family in MATMUL and _dispatch_bias(family, str(func), args) is not None:
+            self.seen["bias"] += 1
+        return func(*args, **kwargs)
+
+
+def _dispatch_bias(family, name, args):
+    if family == "conv":
+        return args[2] if len(args) > 2 else None
+    return args[0] if "addmm" in name else None
+
+
+def _elementwise_formula(per: int, where: str, affine: int | None):
+    def formula(*args, out_shape=None, **kwargs) -> int:
+        shape = out_shape if where == "out" else next(a for a in args if isinstance(a, torch.Size))
+        if not isinstance(shape, torch.Size):  # several outputs (batch_norm): the first is the result
+            shape = shape[0]
+        factor = 1 if affine is not None and (len(args) <= affine or args[affine] is None) else per
+        return 2 * factor * math.prod(shape)  # FlopCounterMode counts FLOPs: 2 per MAC
+
+    return formula
+
+
+def _with_bias(packet, bias_index: int):
+    base = flop_registry[packet]
+
+    def formula(*args, out_shape=None, **kwargs) -> int:
+        bias = 2 * math.prod(out_shape) if args[bias_index] is not None else 0
+        return base(*args, out_val=out_shape, **kwargs) + bias
+
+    return formula
+
+
+def _torch_formulas(count: str) -> dict:
+    if count != "all":
+        return {}
+    aten = torch.ops.aten
+    mapping = {aten.convolution: _with_bias(aten.convolution, 2),
+               aten._convolution: _with_bias(aten._convolution, 2), aten.addmm: _with_bias(aten.addmm, 0)}
+    for family, ops in _TORCH_OPS.items():
+        per, where, affine = PER_ELEMENT[family]
+        for op in ops:
+            mapping[getattr(aten, op)] = _elementwise_formula(per, where, affine)
+    return mapping
+
+
+def _torch_count(model: torch.nn.Module, input_shape: tuple[int, ...], count: str) -> MacCount:
+    recorder = _Recorder()
+    counter = FlopCounterMode(display=False, custom_mapping=_torch_formulas(count))
     was_training = model.training
     model.eval()
     try:
-        x = torch.empty(input_shape, device="meta")
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(x)
+        # the recorder is entered first, so it sits below the counter and sees the decomposed ops
+        with recorder, counter, torch.no_grad():
+            model(torch.empty(input_shape, device="meta"))
     finally:
         model.train(was_training)
-    return counter.get_total_flops() // 2
+    root = type(model).__name__
+    by_module: dict[str, dict[str, int]] = {}
+    for key, ops in counter.get_flop_counts().items():
+        if key != root and not key.startswith(root + "."):
+            continue  # 'Global': the same ops again
+        families: Counter = Counter()
+        for packet, flops in ops.items():
+            families[op_family(str(packet))] += flops // 2
+        by_module[key[len(root) + 1:]] = dict(families)
+    by_module.setdefault("", {})
+    return MacCount("torch", count, sum(by_module[""].values()), by_module, dict(recorder.seen))
+
+
+# --------------------------------------------------------------------------------------- fvcore
+def _fvcore_handles(count: str, seen: Counter) -> dict:
+    from fvcore.nn import jit_analysis, jit_handles
+
+    def matmul_handle(family, base, bias_index):
+        def handle(inputs, outputs):
+            seen[family] += 1
+            macs = base(inputs, outputs)
+            macs = sum(macs.values()) if isinstance(macs, Counter) else macs
+            if bias_index is not None and jit_handles.get_shape(inputs[bias_index]) is not None:
+                seen["bias"] += 1
+                if count == "all":
+                    macs += math.prod(jit_handles.get_shape(outputs[0]))
+            return Counter({family: int(macs)})
+
+        return handle
+
+    def elementwise_handle(family, affine):
+        per, where, _ = PER_ELEMENT[family]
+
+        def handle(inputs, outputs):
+            shape = jit_handles.get_shape(inputs[0] if where == "in" else outputs[0])
+            if shape is None:  # arithmetic on Python numbers (traced shapes), not on tensors
+                return Counter()
+            seen[family] += 1
+            factor = 1 if affine is not None and jit_handles.get_shape(inputs[affine]) is None else per
+            return Counter({family: factor * math.prod(shape) if count == "all" else 0})
+
+        return handle
+
+    def named_zero(op):
+        def handle(inputs, outputs):
+            if any(jit_handles.get_shape(v) is not None for v in itertools.chain(inputs, outputs)):
+                seen[op_family(op)] += 1  # only ops on tensors, not the tracer's shape arithmetic
+            return Counter()
+
+        return handle
+
+    handles = {op: matmul_handle(family, getattr(jit_handles, base), bias)
+               for op, (family, base, bias) in _FVCORE_OPS.items()}
+    handles.update({op: elementwise_handle(family, affine) for op, (family, affine) in _FVCORE_ELEMENTWISE.items()})
+    # fvcore drops the ops of its private ignore list (views, flatten, relu, ...) without a word:
+    # a handle for each makes it named in the note (relu keeps the handle above)
+    ignored = getattr(jit_analysis, "_IGNORED_OPS", set())
+    zero_ops = set(_FVCORE_DEFAULTS) | {f"aten::{op}" for op in DATA_MOVEMENT} | set(ignored)
+    handles.update({op: named_zero(op) for op in zero_ops if op not in handles})
+    return handles
+
+
+def _fvcore_count(model: torch.nn.Module, input_shape: tuple[int, ...], count: str) -> MacCount:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fvcore's import calls the deprecated torch.jit.script
+        from fvcore.nn import FlopCountAnalysis
+
+    seen: Counter = Counter()
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit's deprecation and tracer warnings
+            analysis = FlopCountAnalysis(model, torch.zeros(input_shape))
+            analysis.set_op_handle(**_fvcore_handles(count, seen))
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+            per_module = analysis.by_module_and_operator()
+            for op, calls in analysis.unsupported_ops().items():
+                seen[op_family(op)] += calls
+    finally:
+        model.train(was_training)
+    by_module = {name: {family: int(macs) for family, macs in ops.items()} for name, ops in per_module.items()}
+    by_module.setdefault("", {})
+    return MacCount("fvcore", count, sum(by_module[""].values()), by_module, dict(seen))

@@ -1,1 +1,77 @@
-"""`resnet-cli summary` (being written)."""
+"""``resnet-cli summary`` (per-layer shapes, parameters, MACs/FLOPs, receptive field, memory) and
+``resnet-cli compare`` (variants side by side)."""
+
+from __future__ import annotations
+
+import enum
+from typing import List, Optional
+
+import typer
+
+from . import app
+from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, input_hw, load_network,
+                     num_classes_option, size_option, strict_option, weights_option)
+
+
+class Count(str, enum.Enum):
+    conv_linear = "conv-linear"
+    all = "all"
+
+
+class Engine(str, enum.Enum):
+    fvcore = "fvcore"
+    torch = "torch"
+
+
+@app.command("summary")
+def summary(
+    variant: Optional[str] = typer.Argument(None, metavar="VARIANT_OR_SPEC", help=VARIANT_HELP, show_default=False),
+    size: Optional[str] = size_option(),
+    batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size N (shapes, MACs and memory scale with it)."),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Show rows down to this depth (1 = stem "
+                                        "parts and stages); deeper rows fold into their parent. Default: all."),
+    count: Count = typer.Option(Count.conv_linear, "--count", case_sensitive=False,
+                                help="conv-linear: convolutions and linear layers only (torchvision's convention). "
+                                     "all: also norms, activations, pooling, adds, gates (per-element costs, README)."),
+    engine: Engine = typer.Option(Engine.fvcore, "--flops-engine", case_sensitive=False,
+                                  help="fvcore (FlopCountAnalysis on a real CPU forward pass; switches to torch when "
+                                       "too big, with a note) or torch (FlopCounterMode on the meta device)."),
+    fmt: Format = format_option(),
+    in_chans: Optional[int] = in_chans_option(),
+    num_classes: Optional[int] = num_classes_option(),
+    weights: Optional[str] = weights_option(),
+    strict: bool = strict_option(),
+) -> None:
+    """Per-layer output shape, kernel/stride, params, MACs, receptive field and cumulative stride;
+    totals of params, MACs and FLOPs (FLOPs = 2 x MACs), and memory. Shapes and --flops-engine torch
+    need no real forward pass, so any input size answers in seconds; fvcore runs one only when it is
+    small (else torch counts, with a note)."""
+    name, spec, _state = load_network(variant, weights, strict, in_chans, num_classes)
+    h, w = input_hw(spec, size)
+    from ..analysis.summary import summarize
+    from ..render.console import note
+    from ..render.summary import LAYER_COLUMNS, LAYER_NUMERIC, layer_rows, summary_table, totals_line
+
+    result = summarize(spec, (h, w), batch=batch, depth=depth, count=count.value, engine=engine.value, label=name)
+    for line in result.notes:
+        note(line)
+    if fmt in (Format.csv, Format.markdown):
+        note(totals_line(result))
+    emit(fmt, result, layer_rows(result), LAYER_COLUMNS, summary_table, LAYER_NUMERIC)
+
+
+@app.command("compare")
+def compare(
+    variants: List[str] = typer.Argument(..., metavar="VARIANT_OR_SPEC...", help="Two or more variants or specs."),
+    size: Optional[str] = size_option("Input size H or HxW for the MACs column (default: each variant's own)."),
+    fmt: Format = format_option(),
+) -> None:
+    """Variants side by side: params, MACs at a size, conv layers, stage channels, output stride and
+    default input size."""
+    from ..analysis.summary import compare as compare_variants
+    from ..models import parse_size
+    from ..render.summary import COMPARE_COLUMNS, COMPARE_NUMERIC, compare_rows, compare_table
+
+    hw = parse_size(size) if size is not None else None
+    result = compare_variants(variants, hw)
+    emit(fmt, result, compare_rows(result), COMPARE_COLUMNS, compare_table, COMPARE_NUMERIC)

@@ -1,0 +1,423 @@
+"""Per-layer summary of a ResNet at any input size: shapes, parameters, MACs/FLOPs, receptive field,
+cumulative stride and memory, as typed records (:class:`Summary`, :class:`LayerRecord`); and
+:func:`compare` for several variants side by side (:class:`Comparison`).
+
+How the numbers are made (nothing here needs the memory or compute of a real forward pass, except
+fvcore's own count, which :mod:`.flops` bounds):
+
+* The per-module walk is one forward pass through ``torchinfo.summary`` (rows, depth, output shapes),
+  with :mod:`.trace`'s receptive-field mode and our hooks (first-call receptive field and stride,
+  calls, activation bytes). It runs on the CPU on an empty batch (N = 0) with uninitialised weights:
+  CPU kernels give every output shape with no compute and no activation memory, and without the
+  Python meta kernels whose first use imports ``torch._dynamo`` (seconds). A network that cannot take
+  an empty batch (a ``view(N, 1, -1)``) is walked on the meta device instead. Shapes are reported
+  for the true batch N: every op of these networks treats samples independently.
+* MACs come from one engine (:func:`.flops.count_macs`) and are attributed to modules by the engine
+  itself. A row's MACs include its submodules and all its calls; ops a container runs in its own
+  ``forward`` (the residual add, the SE squeeze and gate under ``count="all"``) get an ``(ops)``
+  row of their own, so the leaf rows add up to the total.
+* Parameters: each parameter is counted once, at the first row (in call order) that owns it, so
+  shared modules and tied weights are not counted twice; rows include their submodules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import torch
+
+from ..errors import UsageError
+from ..models import ResNetSpec, build_model, parse_size, resolve
+from .flops import COUNTS, ENGINES, count_macs, describe, empty_cpu_copy, fvcore_over_budget, zero_
+from .trace import GLOBAL, _RFMode, _tensors, input_error
+
+DTYPE, BYTES_PER_ELEMENT = "float32", 4  # the input; parameters and activations use their own
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """One row: a module (or the ``(ops)`` its container runs itself) at batch N.
+
+    Attributes:
+        name: module path (``layer1.0.conv1``); ``<container>.(ops)`` for ops run in a container's forward.
+        type: class name (``Conv2d``), or the op families of an ``(ops)`` row (``add``).
+        depth: 1 for children of the network, +1 per level.
+        output_shape: (N, C, H, W) or (N, C) of the first call's output; None for ``(ops)`` rows.
+        kernel_size, layer_stride: the module's own kernel and stride (convs and pools), else None.
+        params: parameters of the module and its submodules, each shared parameter counted once.
+        trainable_params: those of ``params`` with ``requires_grad``.
+        macs: multiply-accumulates of all calls, submodules included (1 MAC = 2 FLOPs).
+        macs_percent: ``macs`` as a percentage of the network's total.
+        receptive_field: theoretical receptive field side, in input pixels, of the first call's
+            output; None when global (after global pooling or for ``(ops)`` rows).
+        stride: cumulative stride (input pixels between neighbouring outputs) there; None when global.
+        calls: how many times the module ran in one forward pass (torchvision's shared ReLU: 2 or 3).
+        is_leaf: no row below it in this listing (with ``depth``, a folded module is a leaf); the
+            leaf rows' params and MACs add up to the totals.
+    """
+
+    name: str
+    type: str
+    depth: int
+    output_shape: Optional[tuple[int, ...]]
+    kernel_size: Optional[tuple[int, ...]]
+    layer_stride: Optional[tuple[int, ...]]
+    params: int
+    trainable_params: int
+    macs: int
+    macs_percent: float
+    receptive_field: Optional[int]
+    stride: Optional[int]
+    calls: int
+    is_leaf: bool
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Memory of one forward pass in ``dtype``, in bytes.
+
+    Attributes:
+        input_bytes: the (N, C, H, W) input.
+        param_bytes, buffer_bytes: weights; BatchNorm running statistics and other buffers.
+        activation_bytes: every distinct tensor a leaf module outputs (in-place results and views
+            counted once), i.e. what a forward pass holds when all of it is kept for backward.
+        training_bytes: estimate for one training step with Adam: input + 4 x param_bytes (weights,
+            gradients, two moment buffers) + buffers + activations. Excludes the framework's
+            workspaces, temporaries and allocator overhead.
+    """
+
+    dtype: str
+    input_bytes: int
+    param_bytes: int
+    buffer_bytes: int
+    activation_bytes: int
+    training_bytes: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything ``resnet-cli summary`` shows (``--format json`` is this record plus ``schema_version``).
+
+    Attributes:
+        variant: the name given (or ``custom``); spec: the spec string that rebuilds it.
+        input_size: (N, C, H, W).
+        total_params, trainable_params, non_trainable_params: each parameter counted once.
+        macs: multiply-accumulates of one forward pass, batch N; flops: 2 x macs.
+        count: ``conv-linear`` or ``all``; engine: the engine that counted (see ``notes`` if it
+            differs from the one asked for).
+        counted_ops, zero_ops, data_movement_ops: op families that ran, split into counted, counted
+            as 0 MACs under ``count``, and data movement (0 by definition).
+        macs_by_op: op family -> MACs.
+        note: one line saying what was counted.
+        notes: remarks for stderr (an engine switch).
+        output_stride: input pixels per pixel of the last feature map.
+        memory: see :class:`MemoryEstimate`.
+        layers: the rows, in call order (parents before children).
+    """
+
+    variant: str
+    spec: str
+    input_size: tuple[int, int, int, int]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    flops: int
+    count: str
+    engine: str
+    counted_ops: tuple[str, ...]
+    zero_ops: tuple[str, ...]
+    data_movement_ops: tuple[str, ...]
+    macs_by_op: dict[str, int]
+    note: str
+    notes: tuple[str, ...]
+    output_stride: int
+    memory: MemoryEstimate
+    layers: tuple[LayerRecord, ...]
+
+
+def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int = 1, depth: Optional[int] = None,
+              count: str = "conv-linear", engine: str = "fvcore", *, label: Optional[str] = None) -> Summary:
+    """Summarize a variant name, spec string or :class:`ResNetSpec` at (batch, C, H, W).
+
+    Args:
+        input_size: H, (H, W) or ``"HxW"``; default: the variant's own input size.
+        batch: N >= 1. depth: keep rows down to this depth (None: all); deeper rows fold into their parent.
+        count: ``conv-linear`` (torchvision's convention) or ``all`` (see :mod:`.flops`).
+        engine: ``fvcore`` or ``torch``; fvcore switches to torch (saying so in ``notes``) when its
+            real forward pass would be too big (:func:`.flops.fvcore_over_budget`).
+        label: the name to show (default: the name given, or ``custom`` for a spec).
+
+    Raises:
+        UsageError: an unknown variant, a bad size, batch, depth, count or engine, or an input the
+            network cannot take (the first failing layer and the nearest size that works).
+    """
+    name, spec = _resolve(name_or_spec)
+    h, w = _input_hw(spec, input_size)
+    if not isinstance(batch, int) or batch < 1:
+        raise UsageError(f"batch {batch!r} must be a positive integer (1 or more)")
+    if depth is not None and (not isinstance(depth, int) or depth < 0):
+        raise UsageError(f"depth {depth!r} must be 0 or more (0 shows the totals only)")
+    for what, value, allowed in (("count", count, COUNTS), ("flops engine", engine, ENGINES)):
+        if value not in allowed:
+            raise UsageError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    with torch.device("meta"):
+        model = build_model(spec)
+    return _summarize_model(model, label or name, spec.to_string(), (batch, spec.in_chans, h, w),
+                            depth, count, engine, spec.output_stride)
+
+
+@dataclass(frozen=True)
+class CompareRecord:
+    """One variant in :func:`compare`.
+
+    Attributes:
+        macs, flops: conv + linear MACs (torchvision's convention) at batch 1 and ``input_size``; FLOPs = 2 x MACs.
+        input_size: (H, W) the MACs are for. default_input_size: the variant's own (C, H, W).
+        conv_layers: convolution modules (stem, blocks, shortcut projections, attention convs).
+        stage_channels: output channels of each stage. output_stride: input pixels per last-stage pixel.
+    """
+
+    variant: str
+    params: int
+    macs: int
+    flops: int
+    input_size: tuple[int, int]
+    default_input_size: tuple[int, int, int]
+    conv_layers: int
+    stage_channels: tuple[int, ...]
+    output_stride: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Variants side by side; ``note`` says how the MACs were counted."""
+
+    note: str
+    variants: tuple[CompareRecord, ...]
+
+
+def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Comparison:
+    """Params, MACs at ``input_size`` (default: each variant's own), conv layers, stage channels,
+    output stride and default input size of each variant, counted on the meta device.
+
+    Raises:
+        UsageError: no variants, an unknown variant, a bad size, or a size a variant cannot take.
+    """
+    if not names:
+        raise UsageError("compare needs at least one variant, e.g. 'resnet-cli compare resnet18 resnet50'")
+    rows = []
+    for item in names:
+        name, spec = _resolve(item)
+        h, w = _input_hw(spec, input_size)
+        with torch.device("meta"):
+            model = build_model(spec)
+        macs = count_macs(model, (1, spec.in_chans, h, w), "conv-linear", "torch").macs
+        convs = sum(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
+        rows.append(CompareRecord(name, sum(p.numel() for p in model.parameters()), macs, 2 * macs, (h, w),
+                                  tuple(spec.input_size), convs, tuple(spec.stage_channels), spec.output_stride))
+    note = ("MACs: convolutions and linear layers only (torchvision's convention), batch 1, "
+            "FlopCounterMode on the meta device; FLOPs = 2 x MACs")
+    return Comparison(note, tuple(rows))
+
+
+# ------------------------------------------------------------------------------------ internals
+def _resolve(name_or_spec) -> tuple[str, ResNetSpec]:
+    if isinstance(name_or_spec, ResNetSpec):
+        return "custom", name_or_spec
+    return resolve(name_or_spec)
+
+
+def _input_hw(spec: ResNetSpec, input_size) -> tuple[int, int]:
+    if input_size is None:
+        return tuple(spec.input_size[1:])
+    if isinstance(input_size, str):
+        return parse_size(input_size)
+    sides = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sides):
+        raise UsageError(f"input size {input_size!r} is not a size: use H, (H, W) or 'HxW' with positive integers")
+    return sides
+
+
+def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape: tuple[int, int, int, int],
+                     depth: Optional[int], count: str, engine: str, output_stride: int) -> Summary:
+    walk = _walk(model, shape)
+    params = list(model.parameters())
+    total = sum(p.numel() for p in params)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    param_bytes = sum(p.numel() * p.element_size() for p in params)
+    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+    notes = []
+    if engine == "fvcore":
+        why = fvcore_over_budget(param_bytes + buffer_bytes, walk.activation_bytes, walk.macs_estimate)
+        if why:
+            engine = "torch"
+            notes.append(f"note: fvcore traces a real forward pass ({_dims(shape)}) and {why}; "
+                         "counted with --flops-engine torch (FlopCounterMode on the meta device) instead, "
+                         "which gives the same numbers")
+    # fvcore runs a real pass: the walk's CPU copy, zero-filled, saves making another
+    counted_model = zero_(walk.cpu_model) if engine == "fvcore" and walk.cpu_model is not None else model
+    macs = count_macs(counted_model, shape, count, engine)
+    counted, zero, moved = describe(count, macs.seen)
+    layers = _layers(model, walk, macs.by_module, macs.macs, depth)
+    input_bytes = math.prod(shape) * BYTES_PER_ELEMENT
+    memory = MemoryEstimate(DTYPE, input_bytes, param_bytes, buffer_bytes, walk.activation_bytes,
+                            input_bytes + 4 * param_bytes + buffer_bytes + walk.activation_bytes)
+    return Summary(name, spec_string, shape, total, trainable, total - trainable, macs.macs, 2 * macs.macs,
+                   count, macs.engine, counted, zero, moved, macs.by_op, _note(count, counted, zero, moved),
+                   tuple(notes), output_stride, memory, layers)
+
+
+def _dims(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def _note(count: str, counted, zero, moved) -> str:
+    how = ("torchvision's convention" if count == "conv-linear"
+           else "ptflops' per-element costs, 1 op = 1 MAC; conv/linear include bias adds")
+    parts = [f"MACs count {', '.join(counted) or 'nothing'} ({how})"]
+    if zero:
+        parts.append(f"0 MACs: {', '.join(zero)}")
+    if moved:
+        parts.append(f"data movement, 0: {', '.join(moved)}")
+    return "; ".join(parts) + "; FLOPs = 2 x MACs"
+
+
+@dataclass
+class _Row:
+    name: str
+    depth: int
+    type: str
+    output_shape: Optional[tuple[int, ...]]
+
+
+@dataclass
+class _Walk:
+    cpu_model: Optional[torch.nn.Module]  # the network walked, when it was walked on the CPU
+    rows: list
+    first_rf: dict
+    calls: Counter
+    activation_bytes: int
+    macs_estimate: int  # conv/linear modules only, batch N: a budget for fvcore, never reported
+
+
+def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
+    empty = empty_cpu_copy(model)
+    try:
+        return _walk_on(empty, torch.empty((0, *shape[1:])), shape[0])
+    except (RuntimeError, ValueError):
+        pass  # an op that cannot take an empty batch, or a real failure that meta will name
+    try:
+        return _walk_on(model, torch.empty(shape, device="meta"), shape[0])
+    except (RuntimeError, ValueError) as err:
+        raise input_error(model, shape, err) from None
+
+
+def _walk_on(model: torch.nn.Module, x: torch.Tensor, batch: int) -> _Walk:
+    import torchinfo
+    from torchinfo import torchinfo as torchinfo_impl
+
+    names = {m: n for n, m in model.named_modules()}
+    leaves = {m for m in model.modules() if next(m.children(), None) is None}
+    walk = _Walk(None if x.is_meta else model, [], {}, Counter(), 0, 0)
+    kept: dict[int, torch.Tensor] = {}  # keeps outputs alive so that their ids stay unique
+
+    def hook(module, inputs, output):
+        t = next(_tensors((output,), {}), None)
+        if t is None:
+            return
+        name = names[module]
+        walk.calls[name] += 1
+        walk.first_rf.setdefault(name, getattr(t, "_rf", (GLOBAL, GLOBAL)))
+        per_sample = math.prod(t.shape[1:])
+        base = t if t._base is None else t._base
+        if module in leaves and id(base) not in kept:
+            kept[id(base)] = base
+            walk.activation_bytes += batch * per_sample * t.element_size()
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 2:
+            walk.macs_estimate += batch * per_sample * (weight.numel() // weight.shape[0])
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    x._rf = (1, 1)
+    try:
+        with _RFMode(), torch.no_grad():
+            stats = torchinfo.summary(model, input_data=[x], device=x.device, verbose=0, mode="eval")
+    except RuntimeError as err:  # torchinfo wraps the network's own error
+        raise (err.__cause__ if isinstance(err.__cause__, (RuntimeError, ValueError)) else err) from None
+    finally:
+        for h in handles:
+            h.remove()
+        torchinfo_impl.clear_cached_forward_pass()  # torchinfo keeps every summary in a global otherwise
+    done = {model}
+    for info in stats.summary_list:
+        if info.module in done:
+            continue  # a later call of a module already listed
+        done.add(info.module)
+        out = tuple(info.output_size) if info.output_size else None
+        out = (batch, *out[1:]) if out else None
+        walk.rows.append(_Row(names[info.module], info.depth, info.class_name, out))
+    for m, name in names.items():  # modules the forward pass never ran still own parameters
+        if m not in done:
+            walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
+    return walk
+
+
+def _pair(value) -> Optional[tuple[int, ...]]:
+    if value is None:
+        return None
+    return tuple(value) if isinstance(value, (tuple, list)) else (int(value), int(value))
+
+
+def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optional[int]) -> tuple[LayerRecord, ...]:
+    modules = dict(model.named_modules())  # the walk may have run a copy, whose tied weights are untied
+    own, own_trainable, assigned = Counter(), Counter(), set()
+    for row in walk.rows:
+        for p in modules[row.name].parameters(recurse=False):
+            if id(p) not in assigned:
+                assigned.add(id(p))
+                parts = row.name.split(".")
+                for i in range(1, len(parts) + 1):  # the owner and each of its ancestors
+                    own[".".join(parts[:i])] += p.numel()
+                    own_trainable[".".join(parts[:i])] += p.numel() * p.requires_grad
+    children = {n: [f"{n}.{c}" if n else c for c, _ in m.named_children()] for n, m in modules.items()}
+    records: list[LayerRecord] = []
+
+    def percent(macs: int) -> float:
+        return 100.0 * macs / total_macs if total_macs else 0.0
+
+    def close(name: str, parent_depth: int) -> None:
+        """After a container's last descendant: a row for the ops its own forward ran, if any."""
+        rest = Counter(by_module.get(name, {}))
+        for child in children[name]:
+            rest.subtract(by_module.get(child, {}))
+        rest = {f: v for f, v in rest.items() if v}
+        if children[name] and rest:
+            macs = sum(rest.values())
+            records.append(LayerRecord(f"{name}.(ops)" if name else "(ops)", "+".join(sorted(rest)),
+                                       parent_depth + 1, None, None, None, 0, 0, macs, percent(macs), None, None,
+                                       walk.calls.get(name, 1), True))
+
+    open_rows: list[tuple[str, int]] = [("", 0)]
+    for row in walk.rows:
+        while len(open_rows) > 1 and not row.name.startswith(open_rows[-1][0] + "."):
+            close(*open_rows.pop())
+        m = modules[row.name]
+        rf, stride = walk.first_rf.get(row.name, (GLOBAL, GLOBAL))
+        macs = sum(by_module.get(row.name, {}).values())
+        kernel = _pair(getattr(m, "kernel_size", None))
+        records.append(LayerRecord(row.name, row.type, row.depth, row.output_shape, kernel,
+                                   _pair(getattr(m, "stride", None)) if kernel else None, own[row.name],
+                                   own_trainable[row.name], macs, percent(macs), rf, stride,
+                                   walk.calls.get(row.name, 0), True))
+        open_rows.append((row.name, row.depth))
+    while open_rows:
+        close(*open_rows.pop())
+    shown = [r for r in records if depth is None or r.depth <= depth]
+    # a row is a leaf of this listing when the next row is not below it (with depth, folded rows are)
+    return tuple(dataclasses.replace(r, is_leaf=i + 1 == len(shown) or not shown[i + 1].name.startswith(r.name + "."))
+                 for i, r in enumerate(shown))
