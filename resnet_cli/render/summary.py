@@ -95,6 +95,8 @@ class _Lines:
 
         yield Segment(self.title, Style(italic=True))
         yield Segment.line()
+        if not self.cells:  # --depth 0: the totals only
+            return
         yield Segment(line(self.header), Style(bold=True))
         yield Segment.line()
         yield Segment("-" * (sum(widths) + 2 * (len(widths) - 1)))
