@@ -122,3 +122,11 @@ def test_receptive_field_of_resnet18_is_435():
     traced = trace(meta_model("resnet18"), (1, 3, 224, 224))
     assert (traced["layer4"].receptive_field, traced["layer4"].stride) == (435, 32)
     assert traced["fc"].receptive_field is None
+
+
+def test_blur_pool_counts_as_pooling_not_as_a_convolution():
+    """timm 1.0.31's resnetblur50 measured with forward hooks on its Conv/Linear layers: the blur
+    pool's fixed filter is not a convolution layer there, and it is pooling in our convention too."""
+    from resnet_cli.analysis.flops import conv_linear_macs
+
+    assert conv_linear_macs(meta_model("resnetblur50"), (1, 3, 224, 224)) == 5_129_633_792

@@ -98,6 +98,9 @@ def attention(kind: str, channels: int, se_ratio: float) -> nn.Module | None:
     return None
 
 
+_BLUR_3X3 = [[[[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]]]]  # exact in binary
+
+
 class BlurPool2d(nn.Module):
     """Anti-aliased downsampling (Zhang 2019) as timm's ``BlurPool2d``: reflect-pad 1, then a fixed
     3x3 binomial filter ([1, 2, 1] outer [1, 2, 1] / 16) applied depthwise with the stride.
@@ -113,8 +116,7 @@ class BlurPool2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The filter is made here rather than kept as a buffer so that a model built on the meta
         # device and materialised with to_empty() still blurs with the right weights.
-        coeffs = torch.tensor([0.25, 0.5, 0.25], dtype=x.dtype, device=x.device)
-        weight = (coeffs[:, None] * coeffs[None, :]).expand(self.channels, 1, 3, 3)
+        weight = torch.tensor(_BLUR_3X3, dtype=x.dtype, device=x.device).expand(self.channels, 1, 3, 3)
         return F.conv2d(F.pad(x, [1, 1, 1, 1], mode="reflect"), weight, stride=self.stride, groups=self.channels)
 
 
