@@ -239,7 +239,7 @@ def test_measured_peak_is_a_plausible_cpu_rate():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        peak = measure_peak(torch.device("cpu"), "fp32", target_s=0.0, min_n=256, max_n=256)
+        peak = measure_peak(torch.device("cpu"), "fp32", target_s=0.0, max_n=256)
     finally:
         torch.set_num_threads(threads)
     assert peak.source == "measured" and peak.gemm_size == 256

@@ -1,8 +1,8 @@
 """One ``resnet-cli bench`` run: the model, the peak, every batch size, and the report.
 
 Order of work: check the device; trace the network on meta (FLOPs, activation estimate; no memory);
-refuse an impossible CPU run; build the model on the device in the dtype and memory format; measure
-the peak GEMM; then per batch: input, optional ``torch.compile``, :func:`runner.measure` under
+refuse an impossible CPU run; build the model on the device in the dtype and memory format; one
+untimed forward at batch 1 (library start-up); measure the peak GEMM; then per batch: input, optional ``torch.compile``, :func:`runner.measure` under
 ``torch.inference_mode()``, memory probe, record. Ctrl-C returns what finished (``interrupted``).
 """
 
@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import torch
 
+from ..errors import RuntimeFailure
 from .config import MAX_BATCH_CEILING, BenchConfig
 from .device import TORCH_DTYPES, MemoryProbe, available_ram_bytes, check_device, environment, free_memory, \
     is_oom, load_average, measure_peak, synchronize
@@ -180,12 +181,7 @@ class Session:
         cfg = self.cfg
         device = check_device(cfg.device)
         self.load = load_average()
-        cpus = os.cpu_count() or 1
-        if self.load is not None and self.load > cpus:
-            self._warn(f"the machine was busy when the run started (1-minute load average {self.load:.1f} on "
-                       f"{cpus} logical CPUs): other processes compete for the cores, which makes the figures "
-                       "slow and noisy, most of all with several --threads; rerun on a quiet machine or with "
-                       "--threads 1")
+        self._check_load(device, cfg.threads or torch.get_num_threads())
         self._plan(device)
         batches = self._cpu_batches() if device.type == "cpu" else cfg.batches
         threads_were, benchmark_was = torch.get_num_threads(), torch.backends.cudnn.benchmark
@@ -200,9 +196,27 @@ class Session:
             torch.set_num_threads(threads_were)
             torch.backends.cudnn.benchmark = benchmark_was
 
+    def _prime(self, model, device: torch.device) -> None:
+        """One untimed forward at batch 1: device libraries (CUDA context, cuBLAS/cuDNN handles, oneDNN
+        and thread pools) start here, so no batch's first call or memory figure carries that one-time cost."""
+        failed = False
+        try:
+            with torch.inference_mode():
+                model(self._input(1, device))
+            synchronize(device)
+        except Exception as exc:  # noqa: BLE001
+            if not is_oom(exc):
+                raise
+            failed = True
+        if failed:
+            free_memory(device)
+            raise RuntimeFailure("out of device memory at batch 1; use a smaller --size, --dtype bf16 or "
+                                 "another device")
+
     def _run_on(self, device: torch.device, batches) -> BenchReport:
         cfg = self.cfg
         model = self._build(device)
+        self._prime(model, device)
         if cfg.max_batch and device.type != "cpu":
             batches = (largest_fitting(self._fits(model, device), MAX_BATCH_CEILING),)
         if cfg.max_batch:
@@ -240,6 +254,21 @@ class Session:
             interrupted = True
             self._warn("interrupted while preparing a batch; the batches above are complete")
         return dataclasses.replace(report, results=results, warnings=list(self.warnings), interrupted=interrupted)
+
+    def _check_load(self, device: torch.device, threads: int) -> None:
+        """Warn when other processes compete for the cores (read before any work of ours)."""
+        cpus = os.cpu_count() or 1
+        if self.load is None:
+            return
+        if self.load > cpus:
+            self._warn(f"the machine was busy when the run started (1-minute load average {self.load:.1f} on "
+                       f"{cpus} logical CPUs): other processes compete for the cores, which makes the figures "
+                       "slow and noisy, most of all with several --threads; rerun on a quiet machine or with "
+                       "--threads 1")
+        elif device.type == "cpu" and threads >= cpus and self.load >= 1.0:
+            self._warn(f"torch uses all {cpus} logical CPUs ({threads} threads) while other processes kept about "
+                       f"{self.load:.1f} of them busy (1-minute load average): threads then wait for each other "
+                       f"and latency can grow many times over; try --threads {max(1, cpus - math.ceil(self.load))}")
 
     def _peak(self, device: torch.device) -> Optional[Peak]:
         try:

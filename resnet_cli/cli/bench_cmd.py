@@ -41,8 +41,9 @@ class _Reporter:
         if show_bar:
             from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+            # A slow refresh: the bar's thread must not compete with the timed forward passes.
             self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                TimeElapsedColumn(), console=stderr(), transient=True)
+                                TimeElapsedColumn(), console=stderr(), transient=True, refresh_per_second=2)
 
     def context(self):
         return self.bar if self.bar is not None else nullcontext()
