@@ -190,7 +190,7 @@ def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Excep
 
 
 _ADD_OPS = ("__add__", "__radd__", "__iadd__", "add", "add_")
-_RESIDUAL_BLOCKS = ("_Block", "_PreActBlock")
+_RESIDUAL_BLOCKS = ("BasicBlock", "Bottleneck", "PreActBasic", "PreActBottleneck")
 _NORMS = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm, torch.nn.LayerNorm)
 
 

@@ -116,6 +116,22 @@ class _PreActBlock(nn.Module):
         return x
 
 
+class BasicBlock(_Block):
+    """Two 3x3 convs (He et al. 2015, fig. 2); the name torchvision and timm use."""
+
+
+class Bottleneck(_Block):
+    """1x1, 3x3, 1x1 convs, expansion 4 (He et al. 2015, fig. 5; stride on the 3x3: ResNet v1.5)."""
+
+
+class PreActBasic(_PreActBlock):
+    """Pre-activation basic block (timm ``PreActBasic``)."""
+
+
+class PreActBottleneck(_PreActBlock):
+    """Pre-activation bottleneck (timm ``PreActBottleneck``)."""
+
+
 class _PreActDownsample(nn.Module):
     """timm ``DownsampleConv`` / ``DownsampleAvg`` with ``preact=True``: [pool], 1x1 conv, no norm."""
 
@@ -168,7 +184,8 @@ class ResNet(nn.Module):
             layer = []
             for b in range(blocks):
                 down = shortcut(spec, in_ch, out_ch, stride, dil) if b == 0 else None
-                layer.append(_Block(spec, in_ch, planes, stride if b == 0 else 1,
+                block = BasicBlock if spec.block == "basic" else Bottleneck
+                layer.append(block(spec, in_ch, planes, stride if b == 0 else 1,
                                     first_dil if b == 0 else dil, dil, down))
                 in_ch = out_ch
             setattr(self, f"layer{i}", nn.Sequential(*layer))
@@ -252,7 +269,8 @@ class PreActResNet(nn.Module):
             for b in range(blocks):
                 s = stride if b == 0 else 1
                 project = b == 0 and (spec.block == "bottleneck" or s != 1 or first_dil != dil or in_ch != out_ch)
-                stage.blocks.add_module(str(b), _PreActBlock(spec, in_ch, planes, s, first_dil, dil, project))
+                block = PreActBasic if spec.block == "basic" else PreActBottleneck
+                stage.blocks.add_module(str(b), block(spec, in_ch, planes, s, first_dil, dil, project))
                 in_ch, first_dil = out_ch, dil
             self.stages.add_module(str(i), stage)
         self.num_features = in_ch
@@ -296,4 +314,4 @@ def build(spec: ResNetSpec) -> nn.Module:
     return PreActResNet(spec) if spec.preact else ResNet(spec)
 
 
-__all__ = ["ResNet", "PreActResNet", "build"]
+__all__ = ["ResNet", "PreActResNet", "BasicBlock", "Bottleneck", "PreActBasic", "PreActBottleneck", "build"]
