@@ -81,3 +81,15 @@ def test_console_script_module_entry():
     assert out.returncode == 0 and json.loads(out.stdout)["variants"]
     bad = subprocess.run([sys.executable, "-m", "resnet_cli", "list", "-f", "yaml"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_a_narrow_terminal_never_shortens_a_number():
+    result = runner.invoke(app, ["compare", "resnet50", "wide_resnet101_2"], env={"COLUMNS": "50"})
+    assert result.exit_code == 0
+    assert "126,886,696" in result.stdout and "22,753,050,624" in result.stdout and "…" not in result.stdout
+
+
+def test_unknown_variant_suggests_the_closest_names():
+    result = runner.invoke(app, ["summary", "resnet5"])
+    assert result.exit_code == 2 and "resnet50" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert runner.invoke(app, ["compare", "RESNET18"]).exit_code == 0

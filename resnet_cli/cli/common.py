@@ -83,7 +83,7 @@ def emit(fmt: Format, payload: Any, rows: Sequence[dict], columns: Sequence[str]
         console = stdout()
         renderables = table(payload)
         for r in renderables if isinstance(renderables, (list, tuple)) else [renderables]:
-            console.print(r)
+            console.print(r, crop=False)  # a narrow terminal wraps the line; nothing is cut off
 
 
 def weights_option():

@@ -41,8 +41,11 @@ ALLOWED_KEYS = tuple(sorted(set(_FIELDS) - {"naming", "input_size"} | set(ALIASE
 
 
 def closest_names(name: str, n: int = 3) -> list[str]:
-    """Variant names that look like ``name`` (difflib ratio), best first."""
-    return difflib.get_close_matches(name, list(VARIANTS), n=n, cutoff=0.5)
+    """Variant names that look like ``name``, best first: names that start with it, then by difflib
+    similarity, ties in registry order (torchvision's names first)."""
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    scored = [(not v.startswith(name), -difflib.SequenceMatcher(None, name, v).ratio(), order[v]) for v in VARIANTS]
+    return [v for (_, ratio, _), v in sorted(zip(scored, VARIANTS)) if -ratio >= 0.5][:n]
 
 
 def unknown_variant(name: str) -> UsageError:
@@ -65,7 +68,7 @@ def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
     match = _SPEC_RE.match(text)
     if not match:
         raise UsageError(f"cannot read {text!r} as a variant or spec: expected NAME or NAME(key=value, ...)")
-    base, body = match.group(1), match.group(2)
+    base, body = match.group(1).lower(), match.group(2)
     if base == "resnet":
         spec, name = ResNetSpec(naming="timm"), "custom"
     elif base in VARIANTS:

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from ..bench.memory import human_bytes
 from . import export
+from .tables import keep_whole
 
 #: CSV / Markdown columns, one row per batch size.
 COLUMNS = ["variant", "device", "dtype", "channels_last", "compile_mode", "input_size", "threads", "batch_size",
@@ -107,7 +108,7 @@ def latency_table(report) -> Table:
         iters = str(r.iterations) + ("" if r.complete else " (cut)") + (f", {r.outliers} outl." if r.outliers else "")
         table.add_row(_batch(r), ms(lat.median), f"{ms(lat.mean)} ± {ms(lat.std)}", f"{ms(lat.p5)} … {ms(lat.p95)}",
                       f"{ms(lat.min)} … {ms(lat.max)}", iters)
-    return table
+    return keep_whole(table)
 
 
 def throughput_table(report) -> Table:
@@ -121,7 +122,7 @@ def throughput_table(report) -> Table:
         memory = human_bytes(r.peak_memory_bytes) + (
             f" / {human_bytes(r.peak_reserved_bytes)}" if r.peak_reserved_bytes is not None else "")
         table.add_row(_batch(r), f"{r.images_per_sec:,.1f}", f"{r.tflops:.3g}", util, memory, ms(r.first_call_ms))
-    return table
+    return keep_whole(table)
 
 
 def bar(value: float, largest: float, width: int = _BAR_WIDTH) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from .tables import keep_whole
+
 #: Columns of the one-row CSV / Markdown form of a report.
 COLUMNS = ["file", "format", "matches", "closest", "exact", "variant", "num_params", "in_chans", "num_classes",
            "missing_keys", "unexpected_keys", "shape_mismatches"]
@@ -67,4 +69,4 @@ def report_tables(report) -> list:
         keys.add_row(*row)
     if len(problems) > MAX_KEY_ROWS:
         keys.add_row(f"... {len(problems) - MAX_KEY_ROWS} more (--format json lists all)", "", "", "")
-    return [summary, keys]
+    return [summary, keep_whole(keys, longest=80)]

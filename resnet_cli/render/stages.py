@@ -6,6 +6,8 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from .tables import keep_whole
+
 #: One row per stage in CSV / Markdown; ``skip_check`` is the decoder step that meets this stage.
 COLUMNS = ["name", "module", "channels", "height", "width", "stride", "receptive_field", "skip_check"]
 NUMERIC = ["channels", "height", "width", "stride", "receptive_field"]
@@ -47,4 +49,4 @@ def stages_tables(result) -> list:
                       else "red")
     # The verdict is one line in JSON; here each '; '-separated part gets its own line.
     head, *rest = dc.verdict.split("; ")
-    return [table, Text(head, style="green" if dc.ok else "bold red"), *(Text("  " + part) for part in rest)]
+    return [keep_whole(table, longest=40), Text(head, style="green" if dc.ok else "bold red"), *(Text("  " + part) for part in rest)]

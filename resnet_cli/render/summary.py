@@ -11,6 +11,8 @@ from typing import Any, Optional
 from rich import box
 from rich.table import Table
 
+from .tables import keep_whole
+
 #: CSV / Markdown columns of ``summary``, one row per layer.
 LAYER_COLUMNS = ["name", "type", "depth", "output_shape", "kernel_size", "layer_stride", "params",
                  "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls", "is_leaf"]
@@ -119,7 +121,7 @@ def compare_table(c) -> list:
         table.add_row(r.variant, f"{r.params:,}", f"{r.macs:,}", f"{r.flops:,}", _shape(r.input_size),
                       f"{r.conv_layers}", "-".join(map(str, r.stage_channels)), f"{r.output_stride}",
                       _shape(r.default_input_size))
-    return [table]
+    return [keep_whole(table)]
 
 
 def _shape(shape: Optional[Any]) -> str:
