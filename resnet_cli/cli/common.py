@@ -8,8 +8,6 @@ from typing import Any, Callable, Optional, Sequence
 import typer
 
 from ..errors import UsageError
-from ..render import export
-from ..render.console import note, stdout
 
 
 class Format(str, enum.Enum):
@@ -73,6 +71,9 @@ def emit(fmt: Format, payload: Any, rows: Sequence[dict], columns: Sequence[str]
          table: Callable[[Any], Any], numeric: Sequence[str] = ()) -> None:
     """Write the result to stdout in ``fmt``: ``table(payload)`` gives the rich renderable(s);
     JSON is the whole payload; CSV and Markdown are ``rows`` restricted to ``columns``."""
+    from ..render import export
+    from ..render.console import stdout
+
     if fmt == Format.json:
         typer.echo(export.to_json(payload))
     elif fmt == Format.csv:
@@ -114,6 +115,8 @@ def load_network(variant: Optional[str], weights: Optional[str] = None, strict: 
         name, spec = resolve_variant(variant, in_chans, num_classes)
         return name, spec, None
     from ..analysis.checkpoint import load_weights
+
+    from ..render.console import note
 
     loaded = load_weights(weights, variant, in_chans=in_chans, num_classes=num_classes, strict=strict)
     for line in loaded.notes:
