@@ -93,3 +93,14 @@ def test_unknown_variant_suggests_the_closest_names():
     result = runner.invoke(app, ["summary", "resnet5"])
     assert result.exit_code == 2 and "resnet50" in result.stderr and len(result.stderr.splitlines()) == 1
     assert runner.invoke(app, ["compare", "RESNET18"]).exit_code == 0
+
+
+def test_ctrl_c_in_any_command_exits_130_with_one_line(monkeypatch):
+    import resnet_cli.analysis.summary as summary
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(summary, "summarize", interrupted)
+    result = runner.invoke(app, ["summary", "resnet18"])
+    assert result.exit_code == 130 and result.stderr.strip() == "resnet-cli: error: interrupted"

@@ -23,8 +23,20 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+class _Interrupted(ResnetCliError):
+    """Ctrl-C outside a command's own handling (Typer would turn it into a silent exit 130)."""
+
+    exit_code = 130
+
+
 class _App(TyperGroup):
     """Turns every failure into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted("interrupted") from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
