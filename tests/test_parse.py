@@ -61,6 +61,10 @@ def test_to_string_round_trips(name):
     ("resnet(se_ratio=nan)", "finite"),
     ("", "empty variant name"),
     ("resnet50(", "cannot read"),
+    ("resnet(depth=18))", "unbalanced"),
+    ("resnet(depth=18, layers=3-3)", "conflicts with depth=18"),
+    ("resnet(depth=18, depth=34)", "give each setting once"),
+    ("resnet(width=8, width_per_group=4)", "conflicts with width=8"),
 ])
 def test_bad_specs_name_the_problem(text, fragment):
     with pytest.raises(UsageError) as err:

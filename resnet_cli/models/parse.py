@@ -76,13 +76,17 @@ def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
     else:
         raise unknown_variant(base)
     items = _parse_items(body) if body is not None else []
-    items += [(k, str(v) if not isinstance(v, bool) else str(v).lower()) for k, v in overrides.items() if v is not None]
     if body is not None and body.strip():
         name = text.strip() if base == "resnet" else f"{base}({body.strip()})"
-    return name, _apply(spec, items)
+    spec = _apply(spec, items)
+    # Overrides (--in-chans, --num-classes) come last and win over the text, as documented.
+    extra = [(k, str(v) if not isinstance(v, bool) else str(v).lower()) for k, v in overrides.items() if v is not None]
+    return name, _apply(spec, extra) if extra else spec
 
 
 def _parse_items(body: str) -> list[tuple[str, str]]:
+    if body.count("(") or body.count(")"):
+        raise UsageError(f"unbalanced or nested parentheses in {body!r}: write NAME(key=value, ...) with one pair")
     items = []
     for raw in body.split(","):
         if not raw.strip():
@@ -97,10 +101,20 @@ def _parse_items(body: str) -> list[tuple[str, str]]:
     return items
 
 
+# Keys that set the same field: giving two of them (or one twice) is refused, not resolved by order.
+_SAME_FIELD = {"depth": ("block", "layers"), "output_stride": ("dilate",)}
+
+
 def _apply(spec: ResNetSpec, items: list[tuple[str, str]]) -> ResNetSpec:
     changes: dict = {}
-    for key, value in items:
-        key = ALIASES.get(key.lower(), key.lower())
+    given: dict[str, str] = {}
+    for raw_key, value in items:
+        key = ALIASES.get(raw_key.lower(), raw_key.lower())
+        for field_name in (key, *_SAME_FIELD.get(key, ())):
+            if field_name in given:
+                raise UsageError(f"{raw_key}={value} conflicts with {given[field_name]} given before: "
+                                 "give each setting once")
+            given[field_name] = f"{raw_key}={value}"
         if key == "depth":
             depth = _int(key, value)
             if depth not in DEPTHS:
