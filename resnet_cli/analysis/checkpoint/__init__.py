@@ -164,13 +164,22 @@ def load_weights(path: str | Path, variant: Optional[str] = None, in_chans: Opti
         variant = ident.variant
         others = [n for n in ident.matches if n != variant.split("(")[0]]
         also = f"; its state_dict cannot tell it from {', '.join(others)} (give VARIANT to choose)" if others else ""
+        if not ident.matches and ident.undetermined:
+            also += (f"; a state_dict cannot show {', '.join(ident.undetermined)}: assumed as written "
+                     "(give VARIANT to choose)")
         identified = f"{ckpt.file} holds {variant}{also}"
     file_values = {"in_chans": _file_in_chans(shapes), "num_classes": _classes(shapes, _safe_layout(shapes))}
-    given = {"in_chans": in_chans, "num_classes": num_classes}
-    for key, value in given.items():
+    options = {"in_chans": in_chans, "num_classes": num_classes}
+    given = dict(options)
+    for key, value in options.items():
         if value is None and not _stated(variant, key) and file_values[key] is not None:
             given[key] = file_values[key]
     name, spec = resolve(variant, **given)
+    if identified is None:
+        default = resolve(variant)[1]
+        for key in ("in_chans", "num_classes"):
+            if options[key] is None and given[key] != getattr(default, key):
+                notes.append(f"note: {key}={given[key]} taken from {ckpt.file} ({variant} has {getattr(default, key)})")
     for key, option in (("in_chans", "--in-chans"), ("num_classes", "--num-classes")):
         have = file_values[key]
         if have is not None and getattr(spec, key) != have:
