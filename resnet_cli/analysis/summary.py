@@ -33,7 +33,7 @@ import torch
 from ..errors import UsageError
 from ..models import ResNetSpec, build_model, parse_size, resolve
 from .flops import COUNTS, ENGINES, count_macs, describe, empty_cpu_copy, fvcore_over_budget, zero_
-from .trace import GLOBAL, _RFMode, _tensors, input_error
+from .trace import GLOBAL, RFMode, input_error, tensors
 
 DTYPE, BYTES_PER_ELEMENT = "float32", 4  # the input; parameters and activations use their own
 
@@ -327,7 +327,7 @@ def _walk_on(model: torch.nn.Module, x: torch.Tensor, batch: int) -> _Walk:
     kept: dict[int, torch.Tensor] = {}  # keeps outputs alive so that their ids stay unique
 
     def hook(module, inputs, output):
-        t = next(_tensors((output,), {}), None)
+        t = next(tensors((output,), {}), None)
         if t is None:
             return
         name = names[module]
@@ -345,7 +345,7 @@ def _walk_on(model: torch.nn.Module, x: torch.Tensor, batch: int) -> _Walk:
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     x._rf = (1, 1)
     try:
-        with _RFMode(), torch.no_grad():
+        with RFMode(), torch.no_grad():
             stats = torchinfo.summary(model, input_data=[x], device=x.device, verbose=0, mode="eval")
     except RuntimeError as err:  # torchinfo wraps the network's own error
         raise (err.__cause__ if isinstance(err.__cause__, (RuntimeError, ValueError)) else err) from None

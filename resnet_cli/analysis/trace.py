@@ -60,13 +60,14 @@ _WINDOW_OPS = {F.max_pool2d, F.avg_pool2d, torch.max_pool2d, torch._C._nn.avg_po
 _GLOBAL_OPS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.adaptive_avg_pool1d}
 
 
-class _RFMode(TorchFunctionMode):
-    """Tags each tensor produced by a torch function with ``_rf`` = (rf, jump)."""
+class RFMode(TorchFunctionMode):
+    """Tags each tensor produced by a torch function with ``_rf`` = (receptive field, cumulative
+    stride), from the ``_rf`` of its tensor inputs; tag the network's input with (1, 1) first."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        ins = [t for t in _tensors(args, kwargs) if hasattr(t, "_rf")]
+        ins = [t for t in tensors(args, kwargs) if hasattr(t, "_rf")]
         if not ins:
             return out
         spatial = [t._rf for t in ins if t._rf[0] is not GLOBAL]
@@ -76,7 +77,7 @@ class _RFMode(TorchFunctionMode):
             rf = (max(r for r, _ in spatial), max(j for _, j in spatial))
         if rf[0] is not GLOBAL:
             rf = self._step(func, args, kwargs, rf)
-        for t in _tensors((out,), {}):
+        for t in tensors((out,), {}):
             t._rf = rf
         return out
 
@@ -111,7 +112,8 @@ class _RFMode(TorchFunctionMode):
         return rf
 
 
-def _tensors(args, kwargs):
+def tensors(args, kwargs):
+    """Every tensor in ``args`` and ``kwargs``, nested lists and tuples included."""
     stack = list(args) + list(kwargs.values())
     while stack:
         item = stack.pop()
@@ -133,7 +135,7 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "m
     names = {m: n for n, m in model.named_modules()}
 
     def hook(module, inputs, output):
-        first = next(iter(_tensors((output,), {})), None)
+        first = next(iter(tensors((output,), {})), None)
         if first is None:
             return
         r, j = getattr(first, "_rf", (GLOBAL, GLOBAL))
@@ -149,7 +151,7 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "m
     try:
         x = torch.empty(input_shape, device=device)
         x._rf = (1, 1)
-        with _RFMode(), torch.no_grad():
+        with RFMode(), torch.no_grad():
             model(x)
     except (RuntimeError, ValueError) as err:
         raise input_error(model, input_shape, err) from None
@@ -202,7 +204,7 @@ def _same(x, *args, **kwargs):
 def shape_only(model: torch.nn.Module):
     """Within the block, norm layers of ``model`` pass their input through unchanged.
 
-    Norms keep the shape and (see :class:`_RFMode`) the receptive field, so shapes, strides and
+    Norms keep the shape and (see :class:`RFMode`) the receptive field, so shapes, strides and
     receptive fields traced inside are those of the real network; on the meta device BatchNorm runs
     a Python decomposition that costs more than all the convolutions together (~20 ms per layer).
     """

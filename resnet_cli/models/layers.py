@@ -85,7 +85,7 @@ class EfficientChannelAttention(nn.Module):
         self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=(k - 1) // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x.mean((2, 3)).view(x.shape[0], 1, -1))
+        y = self.conv(x.mean((2, 3)).view(x.shape[0], 1, x.shape[1]))  # explicit C: works for an empty batch
         return x * y.sigmoid().view(x.shape[0], -1, 1, 1)
 
 
