@@ -62,7 +62,8 @@ class _App(TyperGroup):
         except Exception as exc:  # a bug: say so in one line, the traceback only with --debug
             if debug:
                 traceback.print_exc()
-            _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            _fail(f"internal error: {type(exc).__name__}: {first} (rerun with --debug for the traceback)", 1)
         sys.exit(result if isinstance(result, int) else 0)
 
 
