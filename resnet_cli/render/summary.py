@@ -11,7 +11,7 @@ from typing import Any, Optional
 from rich import box
 from rich.table import Table
 
-from .tables import keep_whole
+from .tables import LinesTable, keep_whole
 
 #: CSV / Markdown columns of ``summary``, one row per layer.
 LAYER_COLUMNS = ["name", "type", "depth", "output_shape", "kernel_size", "layer_stride", "params",
@@ -71,42 +71,11 @@ def summary_table(s) -> list:
                                  f"buffers {_bytes(m.buffer_bytes)}, activations {_bytes(m.activation_bytes)}")
     totals.add_row("Training", f"~{_bytes(m.training_bytes)}",
                    "estimate, Adam: input + 4 x params (weights, grads, 2 moments) + buffers + activations")
-    return [_Lines(title, _HEADER, cells, _RIGHT), totals]
+    return [LinesTable(title, _HEADER, cells, _RIGHT), totals]
 
 
 _HEADER = ["Layer", "Type", "Output shape", "Kernel/stride", "Params", "MACs", "% MACs", "RF", "Stride"]
 _RIGHT = {4, 5, 6, 7, 8}
-
-
-class _Lines:
-    """A plain aligned table written as whole lines: a rich ``Table`` measures and wraps every cell,
-    which takes seconds for the ~500 rows of a resnet152; these rows never wrap."""
-
-    def __init__(self, title: str, header: list[str], cells: list[list[str]], right: set[int]):
-        self.title, self.header, self.cells, self.right = title, header, cells, right
-
-    def __rich_console__(self, console, options):
-        from rich.segment import Segment
-        from rich.style import Style
-
-        widths = [max([len(h)] + [len(row[i]) for row in self.cells]) for i, h in enumerate(self.header)]
-
-        def line(values):
-            return "  ".join(v.rjust(w) if i in self.right else v.ljust(w)
-                             for i, (v, w) in enumerate(zip(values, widths))).rstrip()
-
-        yield Segment(self.title, Style(italic=True))
-        yield Segment.line()
-        if not self.cells:  # --depth 0: the totals only
-            return
-        yield Segment(line(self.header), Style(bold=True))
-        yield Segment.line()
-        yield Segment("-" * (sum(widths) + 2 * (len(widths) - 1)))
-        yield Segment.line()
-        for row in self.cells:
-            yield Segment(line(row))
-            yield Segment.line()
-        yield Segment.line()
 
 
 def compare_table(c) -> list:
