@@ -42,15 +42,15 @@ def estimate_memory(output_numels: Iterable[int], input_numel: int, parameters: 
     return MemoryEstimate(params, batch * inp, batch * widest, params + batch * (inp + LIVE_TENSORS * widest))
 
 
-def human_bytes(n: Optional[float]) -> str:
-    """``1.5 GiB`` style (binary units); ``-`` for None."""
+def human_bytes(n: Optional[float], digits: int = 1) -> str:
+    """``1.5 GiB`` style (binary units, ``digits`` decimals); ``-`` for None."""
     if n is None:
         return "-"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.{digits}f} {unit}"
         n /= 1024
-    return f"{n:.1f} PiB"
+    return f"{n:.{digits}f} PiB"
 
 
 def refuse_if_too_big(estimate: MemoryEstimate, available: Optional[int], batch: int, size: tuple[int, int]) -> None:

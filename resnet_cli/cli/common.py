@@ -42,29 +42,11 @@ def size_option(help_text: str = "Input size H or HxW (default: the variant's)."
     return typer.Option(None, "--size", help=help_text)
 
 
-def resolve_variant(variant: str, in_chans: Optional[int] = None, num_classes: Optional[int] = None):
-    """(display name, spec) for a variant name or spec string, with the CLI overrides applied."""
-    from ..models import resolve
-
-    return resolve(variant, in_chans=in_chans, num_classes=num_classes)
-
-
 def input_hw(spec, size: Optional[str]) -> tuple[int, int]:
     """(H, W) from ``--size`` or the spec's default input size."""
     from ..models import parse_size
 
     return parse_size(size) if size is not None else tuple(spec.input_size[1:])
-
-
-def positive_int(value: Any, what: str) -> int:
-    """An integer >= 1, or a UsageError naming the option and the rule."""
-    try:
-        number = int(str(value), 10)
-    except ValueError:
-        raise UsageError(f"{what} {value!r} is not a positive integer") from None
-    if number < 1:
-        raise UsageError(f"{what} {value!r} must be a positive integer (1 or more)")
-    return number
 
 
 def emit(fmt: Format, payload: Any, rows: Sequence[dict], columns: Sequence[str],
@@ -101,7 +83,7 @@ def load_network(variant: Optional[str], weights: Optional[str] = None, strict: 
                  in_chans: Optional[int] = None, num_classes: Optional[int] = None):
     """(display name, spec, state_dict or None) for a command.
 
-    Without ``weights`` this is :func:`resolve_variant`. With ``weights`` the checkpoint is read
+    Without ``weights`` this is ``models.resolve`` with the overrides. With ``weights`` the checkpoint is read
     safely and identified (or checked against ``variant``) by ``analysis.checkpoint.load_weights``;
     its notes (keys that did not load with --no-strict, other matching variants) go to stderr.
 
@@ -112,7 +94,9 @@ def load_network(variant: Optional[str], weights: Optional[str] = None, strict: 
     if weights is None:
         if variant is None:
             raise UsageError("missing VARIANT: give a variant name or spec (see 'resnet-cli list'), or --weights FILE")
-        name, spec = resolve_variant(variant, in_chans, num_classes)
+        from ..models import resolve
+
+        name, spec = resolve(variant, in_chans=in_chans, num_classes=num_classes)
         return name, spec, None
     from ..analysis.checkpoint import load_weights
 

@@ -11,6 +11,7 @@ from typing import Any, Optional
 from rich import box
 from rich.table import Table
 
+from ..bench.memory import human_bytes
 from .tables import LinesTable, keep_whole
 
 #: CSV / Markdown columns of ``summary``, one row per layer.
@@ -67,9 +68,11 @@ def summary_table(s) -> list:
     totals.add_row("FLOPs", f"{s.flops:,}", f"{_si(s.flops)}FLOPs = 2 x MACs")
     totals.add_row("Counted", "", s.note)
     totals.add_row("Output stride", f"{s.output_stride}", "")
-    totals.add_row("Memory", "", f"{m.dtype}: input {_bytes(m.input_bytes)}, params {_bytes(m.param_bytes)}, "
-                                 f"buffers {_bytes(m.buffer_bytes)}, activations {_bytes(m.activation_bytes)}")
-    totals.add_row("Training", f"~{_bytes(m.training_bytes)}",
+    memory = ", ".join(f"{what} {human_bytes(n, 2)}" for what, n in (
+        ("input", m.input_bytes), ("params", m.param_bytes), ("buffers", m.buffer_bytes),
+        ("activations", m.activation_bytes)))
+    totals.add_row("Memory", "", f"{m.dtype}: {memory}")
+    totals.add_row("Training", f"~{human_bytes(m.training_bytes, 2)}",
                    "estimate, Adam: input + 4 x params (weights, grads, 2 moments) + buffers + activations")
     return [LinesTable(title, _HEADER, cells, _RIGHT), totals]
 
@@ -117,10 +120,3 @@ def _si(value: int) -> str:
         if value >= factor:
             return f"{value / factor:.2f} {prefix}"
     return f"{value} "
-
-
-def _bytes(n: int) -> str:
-    for factor, unit in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= factor:
-            return f"{n / factor:.2f} {unit}"
-    return f"{n} B"
