@@ -25,7 +25,6 @@ from ..models import ResNetSpec, parse_size, resolve
 from ..models.parse import dilate_for_output_stride
 
 DECODERS = ("upsample", "resize")
-OUTPUT_STRIDES = (32, 16, 8)  # timm's and DeepLab's choices (Chen et al. 2017)
 SEARCH_PX = 512  # how far from the requested size the nearest valid sizes are searched, per side
 
 
@@ -168,7 +167,8 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
     else:
         display, spec = resolve(variant, in_chans=in_chans)
     display = name or display
-    spec = with_output_stride(spec, output_stride, display)
+    if output_stride is not None:
+        spec = spec.replace(dilate=dilate_for_output_stride(spec, output_stride))
     h, w = _size(spec, size)
     depth = _depth(spec, depth, display)
     if decoder not in DECODERS:
@@ -182,35 +182,6 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
     checks = _checks(levels, [(s.height, s.width) for s in levels], decoder)
     result = _decoder_check(checks, levels, decoder, depth, lambda: _Probe(spec, model, levels, decoder))
     return EncoderStages(display, (h, w), spec.in_chans, spec.output_stride, tuple(stages), result)
-
-
-def output_stride_choices(spec: ResNetSpec) -> list[int]:
-    """Output strides ``spec`` can be set to: those of 32, 16, 8 that dilating its later stages can
-    reach (``models.parse.dilate_for_output_stride``), plus its own undilated one (4 for CIFAR nets)."""
-    def reachable(output_stride: int) -> bool:
-        try:
-            dilate_for_output_stride(spec, output_stride)
-            return True
-        except UsageError:
-            return False
-
-    native = spec.replace(dilate=()).output_stride
-    return sorted({o for o in OUTPUT_STRIDES if reachable(o)} | {native}, reverse=True)
-
-
-def with_output_stride(spec: ResNetSpec, output_stride: Optional[int], display: str = "this network") -> ResNetSpec:
-    """``spec`` dilated to ``output_stride`` (unchanged when None).
-
-    Raises:
-        UsageError: a value not in :func:`output_stride_choices`.
-    """
-    if output_stride is None:
-        return spec
-    choices = [str(o) for o in output_stride_choices(spec)]
-    if str(output_stride) not in choices:
-        allowed = " or ".join([", ".join(choices[:-1]), choices[-1]] if len(choices) > 1 else choices)
-        raise UsageError(f"output stride {output_stride} is not possible for {display}; use {allowed}")
-    return spec.replace(dilate=dilate_for_output_stride(spec, output_stride))
 
 
 def _size(spec: ResNetSpec, size) -> tuple[int, int]:

@@ -145,19 +145,32 @@ def _apply(spec: ResNetSpec, items: list[tuple[str, str]]) -> ResNetSpec:
     return new
 
 
+#: Output strides a network may be dilated to (timm's and DeepLab's choices, Chen et al. 2017).
+OUTPUT_STRIDES = (8, 16, 32)
+
+
+def output_stride_choices(spec: ResNetSpec) -> list[int]:
+    """The output strides ``spec`` can be set to: those of 8, 16, 32 that dilating its later stages
+    can reach, plus its own undilated one (4 for the CIFAR nets), smallest first."""
+    base = spec.replace(dilate=())
+    stem = base.stem_reduction * (2 if base.stem_pool != "none" else 1)
+    reachable = {stem * 2 ** k for k in range(len(spec.layers))}
+    return sorted((reachable & set(OUTPUT_STRIDES)) | {base.output_stride})
+
+
 def dilate_for_output_stride(spec: ResNetSpec, output_stride: int) -> tuple[bool, ...]:
     """The ``dilate`` flags that give ``output_stride`` (timm's rule: once the running stride
     reaches the target, later stages dilate instead of striding; DeepLab, Chen et al. 2017).
 
     Raises:
-        UsageError: the output stride is not a power of two reachable by this network.
+        UsageError: an output stride not in :func:`output_stride_choices`.
     """
+    choices = output_stride_choices(spec)
+    if output_stride not in choices:
+        use = f"use {choices[0]}" if len(choices) == 1 else f"use one of {', '.join(map(str, choices))}"
+        raise UsageError(f"output stride {output_stride} is not possible for this network; {use}")
     base = spec.replace(dilate=())
     stem = base.stem_reduction * (2 if base.stem_pool != "none" else 1)
-    reachable = [stem * 2 ** k for k in range(len(spec.layers))]
-    if output_stride not in reachable:
-        raise UsageError(f"output stride {output_stride} is not possible for this network; "
-                         f"use one of {', '.join(map(str, reachable))}")
     flags, running = [], stem
     for _ in spec.layers[1:]:
         if running >= output_stride:
