@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from ..errors import UsageError
-from ..models import ResNetSpec, parse_size, resolve
+from ..models import ResNetSpec, input_hw, resolve
 from ..models.parse import dilate_for_output_stride
 
 DECODERS = ("upsample", "resize")
@@ -169,7 +169,7 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
     display = name or display
     if output_stride is not None:
         spec = spec.replace(dilate=dilate_for_output_stride(spec, output_stride))
-    h, w = _size(spec, size)
+    h, w = input_hw(spec, size)
     depth = _depth(spec, depth, display)
     if decoder not in DECODERS:
         raise UsageError(f"decoder {decoder!r} is not known; use {' or '.join(DECODERS)}")
@@ -182,17 +182,6 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
     checks = _checks(levels, [(s.height, s.width) for s in levels], decoder)
     result = _decoder_check(checks, levels, decoder, depth, lambda: _Probe(spec, model, levels, decoder))
     return EncoderStages(display, (h, w), spec.in_chans, spec.output_stride, tuple(stages), result)
-
-
-def _size(spec: ResNetSpec, size) -> tuple[int, int]:
-    if size is None:
-        return tuple(spec.input_size[1:])
-    if isinstance(size, str):
-        return parse_size(size)
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (h, w)):
-        raise UsageError(f"size {size!r} is not a size: use H, (H, W) or 'HxW' with positive integers")
-    return h, w
 
 
 def _depth(spec: ResNetSpec, depth: Optional[int], display: str) -> int:

@@ -31,7 +31,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from ..errors import UsageError
-from ..models import ResNetSpec, build_model, parse_size, resolve
+from ..models import ResNetSpec, build_model, input_hw, resolve
 from .flops import COUNTS, ENGINES, count_macs, describe, empty_cpu_copy, fvcore_over_budget, zero_
 from .trace import GLOBAL, RFMode, input_error, tensors
 
@@ -157,7 +157,7 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
             network cannot take (the first failing layer and the nearest size that works).
     """
     name, spec = _resolve(name_or_spec)
-    h, w = _input_hw(spec, input_size)
+    h, w = input_hw(spec, input_size)
     if not isinstance(batch, int) or batch < 1:
         raise UsageError(f"batch {batch!r} must be a positive integer (1 or more)")
     if depth is not None and (not isinstance(depth, int) or depth < 0):
@@ -213,7 +213,7 @@ def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Compari
     rows = []
     for item in names:
         name, spec = _resolve(item)
-        h, w = _input_hw(spec, input_size)
+        h, w = input_hw(spec, input_size)
         with torch.device("meta"):
             model = build_model(spec)
         macs = count_macs(model, (1, spec.in_chans, h, w), "conv-linear", "torch").macs
@@ -230,17 +230,6 @@ def _resolve(name_or_spec) -> tuple[str, ResNetSpec]:
     if isinstance(name_or_spec, ResNetSpec):
         return "custom", name_or_spec
     return resolve(name_or_spec)
-
-
-def _input_hw(spec: ResNetSpec, input_size) -> tuple[int, int]:
-    if input_size is None:
-        return tuple(spec.input_size[1:])
-    if isinstance(input_size, str):
-        return parse_size(input_size)
-    sides = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sides):
-        raise UsageError(f"input size {input_size!r} is not a size: use H, (H, W) or 'HxW' with positive integers")
-    return sides
 
 
 def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape: tuple[int, int, int, int],

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UsageError
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, input_hw, load_network,
+from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, load_network,
                      num_classes_option, size_option, strict_option, weights_option)
 
 
@@ -100,6 +100,7 @@ def bench(
 ) -> None:
     """Time forward passes: latency distribution, images/s, TFLOP/s, utilisation and peak memory per batch."""
     from ..bench.config import DEFAULT_BATCH, DEFAULT_MIN_TIME_S, BenchConfig, parse_batches, parse_device
+    from ..models import input_hw
 
     if iters is not None and min_time is not None:
         raise UsageError("--iters and --min-time both given; use one (--iters N for a fixed count)")

@@ -42,13 +42,6 @@ def size_option(help_text: str = "Input size H or HxW (default: the variant's)."
     return typer.Option(None, "--size", help=help_text)
 
 
-def input_hw(spec, size: Optional[str]) -> tuple[int, int]:
-    """(H, W) from ``--size`` or the spec's default input size."""
-    from ..models import parse_size
-
-    return parse_size(size) if size is not None else tuple(spec.input_size[1:])
-
-
 def emit(fmt: Format, payload: Any, rows: Sequence[dict], columns: Sequence[str],
          table: Callable[[Any], Any], numeric: Sequence[str] = ()) -> None:
     """Write the result to stdout in ``fmt``: ``table(payload)`` gives the rich renderable(s);

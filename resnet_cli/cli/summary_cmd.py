@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, input_hw, load_network,
+from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, load_network,
                      num_classes_option, size_option, strict_option, weights_option)
 
 
@@ -47,12 +47,11 @@ def summary(
     need no real forward pass, so any input size answers in seconds; fvcore runs one only when it is
     small (else torch counts, with a note)."""
     name, spec, _state = load_network(variant, weights, strict, in_chans, num_classes)
-    h, w = input_hw(spec, size)
     from ..analysis.summary import summarize
     from ..render.console import note
     from ..render.summary import LAYER_COLUMNS, LAYER_NUMERIC, layer_rows, summary_table, totals_line
 
-    result = summarize(spec, (h, w), batch=batch, depth=depth, count=count.value, engine=engine.value, label=name)
+    result = summarize(spec, size, batch=batch, depth=depth, count=count.value, engine=engine.value, label=name)
     for line in result.notes:
         note(line)
     if fmt in (Format.csv, Format.markdown):

@@ -5,11 +5,11 @@ Only :func:`build_model` imports torch, when called.
 
 from __future__ import annotations
 
-from .parse import parse_size, resolve
+from .parse import input_hw, parse_size, resolve
 from .registry import FAMILIES, VARIANTS, Variant
 from .spec import ResNetSpec
 
-__all__ = ["ResNetSpec", "Variant", "VARIANTS", "FAMILIES", "resolve", "get_spec", "build_model", "parse_size"]
+__all__ = ["ResNetSpec", "Variant", "VARIANTS", "FAMILIES", "resolve", "get_spec", "build_model", "parse_size", "input_hw"]
 
 
 def get_spec(name_or_spec: str | ResNetSpec, **overrides) -> ResNetSpec:

@@ -196,6 +196,23 @@ def parse_size(text: str, what: str = "--size") -> tuple[int, int]:
     return h, w
 
 
+def input_hw(spec: ResNetSpec, size=None) -> tuple[int, int]:
+    """(H, W) from ``size``: None (the spec's default input size), an int H, an (H, W) pair, or a
+    string for :func:`parse_size`.
+
+    Raises:
+        UsageError: anything else, or sides below 1.
+    """
+    if size is None:
+        return tuple(spec.input_size[1:])
+    if isinstance(size, str):
+        return parse_size(size)
+    sides = (size, size) if isinstance(size, int) else tuple(size)
+    if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sides):
+        raise UsageError(f"input size {size!r} is not a size: use H, (H, W) or 'HxW' with positive integers")
+    return sides
+
+
 def _int(key: str, value: str) -> int:
     try:
         return int(value, 10)

@@ -96,7 +96,6 @@ def compare(shapes: dict, expected: dict) -> tuple[tuple[str, ...], tuple[str, .
 
 def num_params(shapes: dict) -> int:
     """Elements of the parameter tensors: BatchNorm running statistics and counters excluded."""
-    import math
 
     return sum(math.prod(s) for k, s in shapes.items() if not k.endswith(BN_BUFFERS))
 
