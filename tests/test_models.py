@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import fingerprint, load_reference, variant_names
+from resnet_cli.analysis.flops import empty_cpu_copy
 from resnet_cli.analysis.trace import trace
 from resnet_cli.models import VARIANTS, build_model, get_spec
 
@@ -29,12 +30,16 @@ def state_shapes(model) -> dict[str, list[int]]:
 
 
 @pytest.mark.parametrize("name", variant_names())
-def test_every_variant_builds_and_runs_on_meta(name):
+def test_every_variant_runs_on_meta_and_on_an_empty_batch(name):
     model = meta_model(name)
     spec = get_spec(name)
     out = model.eval()(torch.empty(2, *spec.input_size, device="meta"))
     assert tuple(out.shape) == (2, spec.num_classes)
     assert VARIANTS[name].spec == spec
+    # summary's walk and fvcore's trace run an empty batch on the CPU (analysis/summary.py)
+    with torch.no_grad():
+        empty = empty_cpu_copy(model).eval()(torch.empty(0, *spec.input_size))
+    assert tuple(empty.shape) == (0, spec.num_classes)
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))

@@ -39,12 +39,13 @@ memory, no compute, any input size. It counts 2 FLOPs per multiply-accumulate, s
 the per-element costs above are registered with it as ``custom_mapping`` formulas.
 
 ``fvcore``: ``fvcore.nn.FlopCountAnalysis``. It counts "one fused multiply-add as one flop" (its
-docstring), so its "flops" are MACs and are reported as such. It traces a real forward pass with
-``torch.jit``, which cannot run on meta tensors, so it runs on the CPU with zero-filled weights at the
-true batch (scaling a batch-1 count by N would also scale work that does not depend on the batch,
-such as building the blur pool's filter). Its own handles for batch_norm, group_norm and
-adaptive_avg_pool2d are replaced by the table above.
-:func:`fvcore_over_budget` says when that real pass would be too big; callers then use ``torch``.
+docstring), so its "flops" are MACs and are reported as such. It traces the forward pass with
+``torch.jit``, which cannot run on meta tensors; it traces an empty batch (N = 0) on the CPU instead,
+where every op runs without compute or memory at any input size, and its handles read each traced
+shape with the batch put back: a first dimension of size 0 is the batch and reads as N (every op of
+these networks treats samples independently; an op on a tensor without the batch, such as building
+the blur pool's filter, keeps its own shape and is counted once per call, as in a real pass). Its own
+handles for batch_norm, group_norm and adaptive_avg_pool2d are replaced by the table above.
 """
 
 from __future__ import annotations
@@ -117,9 +118,6 @@ _FVCORE_ELEMENTWISE = {
 _FVCORE_DEFAULTS = ("aten::layer_norm", "aten::instance_norm", "aten::upsample_nearest2d",
                     "aten::upsample_bilinear2d", "aten::grid_sampler")
 
-FVCORE_MAX_BYTES = 1 << 30  # weights + activations of fvcore's real forward pass
-FVCORE_MAX_MACS = 12 * 10**9  # about a resnet152 at 224x224: seconds on two CPU cores
-
 
 @dataclass(frozen=True)
 class MacCount:
@@ -175,8 +173,9 @@ def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...], count: str 
                engine: str = "torch") -> MacCount:
     """MACs of one eval-mode forward pass of ``model`` on a (N, C, H, W) input.
 
-    ``model`` may live on any device. The torch engine runs a meta copy of it; fvcore runs it as it is
-    when it is on the CPU (weights are only read), else a zero-filled CPU copy. Raises:
+    ``model`` may live on any device; it is not changed. The torch engine runs a meta copy of it; fvcore
+    traces it on an empty batch as it is when it is on the CPU, else an uninitialised CPU copy (an
+    empty batch reads no weights). Raises:
         UsageError: an unknown ``count`` or ``engine``, or an input the network cannot take (the
             first failing layer and the nearest size that works).
     """
@@ -187,7 +186,8 @@ def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...], count: str 
         if engine == "torch":
             result = _torch_count(model if _on_meta(model) else copy.deepcopy(model).to("meta"), input_shape, count)
         else:
-            result = _fvcore_count(zero_(empty_cpu_copy(model)) if _on_meta(model) else model, input_shape, count)
+            on_cpu = all(t.device.type == "cpu" for t in itertools.chain(model.parameters(), model.buffers()))
+            result = _fvcore_count(model if on_cpu else empty_cpu_copy(model), input_shape, count)
         return _blur_as_pooling(model, result)
     except (RuntimeError, ValueError) as err:
         meta = model if _on_meta(model) else copy.deepcopy(model).to("meta")
@@ -222,20 +222,9 @@ def _blur_as_pooling(model: torch.nn.Module, result: MacCount) -> MacCount:
 
 
 def conv_linear_macs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
-    """Conv + linear MACs of one forward pass on a (N, C, H, W) input, counted by
-    ``torch.utils.flop_counter.FlopCounterMode`` on the meta device (no memory, no compute)."""
-    return count_macs(model, input_shape, "conv-linear", "torch").macs
-
-
-def fvcore_over_budget(weight_bytes: int, activation_bytes: int, macs: int) -> str | None:
-    """Why fvcore's real forward pass would be too big (one clause), or None if it fits: at most
-    ``FVCORE_MAX_BYTES`` of weights and activations and ``FVCORE_MAX_MACS`` of compute (estimates)."""
-    needed = weight_bytes + activation_bytes
-    if needed > FVCORE_MAX_BYTES:
-        return f"it would need {needed / 2**30:.1f} GiB of memory (limit {FVCORE_MAX_BYTES / 2**30:.0f} GiB)"
-    if macs > FVCORE_MAX_MACS:
-        return f"it would compute {macs / 1e9:.0f} GMACs (limit {FVCORE_MAX_MACS / 1e9:.0f} G)"
-    return None
+    """Conv + linear MACs of one forward pass on a (N, C, H, W) input (torchvision's convention),
+    counted by fvcore on an empty batch (no memory, no compute)."""
+    return count_macs(model, input_shape, "conv-linear", "fvcore").macs
 
 
 def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
@@ -244,15 +233,6 @@ def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
     # Module.to_empty would call empty_like on meta tensors, a Python reference whose first use
     # imports sympy (seconds); torch.empty straight on the CPU does not.
     return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
-
-
-def zero_(model: torch.nn.Module) -> torch.nn.Module:
-    """Fill ``model``'s parameters and buffers with zeros, in place (uninitialised memory may hold NaNs
-    or denormals, which make a real forward pass slow); returns it."""
-    with torch.no_grad():
-        for t in itertools.chain(model.parameters(), model.buffers()):
-            t.zero_()
-    return model
 
 
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -346,8 +326,39 @@ def _torch_count(model: torch.nn.Module, input_shape: tuple[int, ...], count: st
 
 
 # --------------------------------------------------------------------------------------- fvcore
-def _fvcore_handles(count: str, seen: Counter) -> dict:
+class _Batched:
+    """A traced value (``torch._C.Value``), or its type or node, seen through the empty-batch trace:
+    ``sizes()`` reads a first dimension of size 0 as ``batch``, and what it hands out (``type()``,
+    ``node()``, ``inputs()``: how fvcore's handles reach shapes) is seen the same way."""
+
+    def __init__(self, traced, batch: int):
+        self._traced, self._batch = traced, batch
+
+    def __getattr__(self, name):
+        return getattr(self._traced, name)
+
+    def type(self):
+        return _Batched(self._traced.type(), self._batch)
+
+    def node(self):
+        return _Batched(self._traced.node(), self._batch)
+
+    def inputs(self):
+        return [_Batched(v, self._batch) for v in self._traced.inputs()]
+
+    def sizes(self):
+        sizes = self._traced.sizes()
+        return [self._batch, *sizes[1:]] if sizes and sizes[0] == 0 else sizes
+
+
+def _fvcore_handles(count: str, seen: Counter, batch: int) -> dict:
     from fvcore.nn import jit_analysis, jit_handles
+
+    def batched(handle):
+        def with_batch(inputs, outputs):
+            return handle([_Batched(v, batch) for v in inputs], [_Batched(v, batch) for v in outputs])
+
+        return with_batch
 
     def matmul_handle(family, base, bias_index):
         def handle(inputs, outputs):
@@ -391,10 +402,11 @@ def _fvcore_handles(count: str, seen: Counter) -> dict:
     ignored = getattr(jit_analysis, "_IGNORED_OPS", set())
     zero_ops = set(_FVCORE_DEFAULTS) | {f"aten::{op}" for op in DATA_MOVEMENT} | set(ignored)
     handles.update({op: named_zero(op) for op in zero_ops if op not in handles})
-    return handles
+    return {op: batched(handle) for op, handle in handles.items()}
 
 
 def _fvcore_count(model: torch.nn.Module, input_shape: tuple[int, ...], count: str) -> MacCount:
+    """fvcore's count on an empty batch of ``model`` (on the CPU), read at batch ``input_shape[0]``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fvcore's import calls the deprecated torch.jit.script
         from fvcore.nn import FlopCountAnalysis
@@ -405,8 +417,8 @@ def _fvcore_count(model: torch.nn.Module, input_shape: tuple[int, ...], count: s
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit's deprecation and tracer warnings
-            analysis = FlopCountAnalysis(model, torch.zeros(input_shape))
-            analysis.set_op_handle(**_fvcore_handles(count, seen))
+            analysis = FlopCountAnalysis(model, torch.zeros((0, *input_shape[1:])))
+            analysis.set_op_handle(**_fvcore_handles(count, seen, input_shape[0]))
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
             per_module = analysis.by_module_and_operator()
             for op, calls in analysis.unsupported_ops().items():

@@ -2,18 +2,17 @@
 cumulative stride and memory, as typed records (:class:`Summary`, :class:`LayerRecord`); and
 :func:`compare` for several variants side by side (:class:`Comparison`).
 
-How the numbers are made (nothing here needs the memory or compute of a real forward pass, except
-fvcore's own count, which :mod:`.flops` bounds):
+How the numbers are made (nothing here needs the memory or compute of a real forward pass):
 
 * The per-module walk is one forward pass through ``torchinfo.summary`` (rows, depth, output shapes),
   with :mod:`.trace`'s receptive-field mode and our hooks (first-call receptive field and stride,
   calls, activation bytes). It runs on the CPU on an empty batch (N = 0) with uninitialised weights:
   CPU kernels give every output shape with no compute and no activation memory, and without the
-  Python meta kernels whose first use imports ``torch._dynamo`` (seconds). A network that cannot take
-  an empty batch (a ``view(N, 1, -1)``) is walked on the meta device instead. Shapes are reported
-  for the true batch N: every op of these networks treats samples independently.
-* MACs come from one engine (:func:`.flops.count_macs`) and are attributed to modules by the engine
-  itself. A row's MACs include its submodules and all its calls; ops a container runs in its own
+  Python meta kernels whose first use imports ``torch._dynamo`` and sympy (2-3 s here). Shapes are
+  reported for the true batch N: every op of these networks treats samples independently, and every
+  network resnet-cli builds takes an empty batch (tested for each variant).
+* MACs come from one engine (:func:`.flops.count_macs`; fvcore traces the walk's empty-batch copy)
+  and are attributed to modules by the engine itself. A row's MACs include its submodules and all its calls; ops a container runs in its own
   ``forward`` (the residual add, the SE squeeze and gate under ``count="all"``) get an ``(ops)``
   row of their own, so the leaf rows add up to the total.
 * Parameters: each parameter is counted once, at the first row (in call order) that owns it, so
@@ -32,7 +31,7 @@ import torch
 
 from ..errors import UsageError
 from ..models import ResNetSpec, build_model, input_hw, resolve
-from .flops import COUNTS, ENGINES, count_macs, describe, empty_cpu_copy, fvcore_over_budget, zero_
+from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe, empty_cpu_copy
 from .trace import GLOBAL, RFMode, input_error, tensors
 
 DTYPE, BYTES_PER_ELEMENT = "float32", 4  # the input; parameters and activations use their own
@@ -107,13 +106,11 @@ class Summary:
         input_size: (N, C, H, W).
         total_params, trainable_params, non_trainable_params: each parameter counted once.
         macs: multiply-accumulates of one forward pass, batch N; flops: 2 x macs.
-        count: ``conv-linear`` or ``all``; engine: the engine that counted (see ``notes`` if it
-            differs from the one asked for).
+        count: ``conv-linear`` or ``all``; engine: the engine that counted.
         counted_ops, zero_ops, data_movement_ops: op families that ran, split into counted, counted
             as 0 MACs under ``count``, and data movement (0 by definition).
         macs_by_op: op family -> MACs.
         note: one line saying what was counted.
-        notes: remarks for stderr (an engine switch).
         output_stride: input pixels per pixel of the last feature map.
         memory: see :class:`MemoryEstimate`.
         layers: the rows, in call order (parents before children).
@@ -134,7 +131,6 @@ class Summary:
     data_movement_ops: tuple[str, ...]
     macs_by_op: dict[str, int]
     note: str
-    notes: tuple[str, ...]
     output_stride: int
     memory: MemoryEstimate
     layers: tuple[LayerRecord, ...]
@@ -148,8 +144,8 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
         input_size: H, (H, W) or ``"HxW"``; default: the variant's own input size.
         batch: N >= 1. depth: keep rows down to this depth (None: all); deeper rows fold into their parent.
         count: ``conv-linear`` (torchvision's convention) or ``all`` (see :mod:`.flops`).
-        engine: ``fvcore`` or ``torch``; fvcore switches to torch (saying so in ``notes``) when its
-            real forward pass would be too big (:func:`.flops.fvcore_over_budget`).
+        engine: ``fvcore`` (traces an empty batch: any size) or ``torch`` (FlopCounterMode on the meta
+            device; its first use in a process imports ``torch._dynamo``, seconds). Same numbers.
         label: the name to show (default: the name given, or ``custom`` for a spec).
 
     Raises:
@@ -216,12 +212,12 @@ def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Compari
         h, w = input_hw(spec, input_size)
         with torch.device("meta"):
             model = build_model(spec)
-        macs = count_macs(model, (1, spec.in_chans, h, w), "conv-linear", "torch").macs
+        macs = conv_linear_macs(model, (1, spec.in_chans, h, w))
         convs = sum(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
         rows.append(CompareRecord(name, sum(p.numel() for p in model.parameters()), macs, 2 * macs, (h, w),
                                   tuple(spec.input_size), convs, tuple(spec.stage_channels), spec.output_stride))
     note = ("MACs: convolutions and linear layers only (torchvision's convention), batch 1, "
-            "FlopCounterMode on the meta device; FLOPs = 2 x MACs")
+            "counted by fvcore; FLOPs = 2 x MACs")
     return Comparison(note, tuple(rows))
 
 
@@ -240,17 +236,8 @@ def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape:
     trainable = sum(p.numel() for p in params if p.requires_grad)
     param_bytes = sum(p.numel() * p.element_size() for p in params)
     buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
-    notes = []
-    if engine == "fvcore":
-        why = fvcore_over_budget(param_bytes + buffer_bytes, walk.activation_bytes, walk.macs_estimate)
-        if why:
-            engine = "torch"
-            notes.append(f"note: fvcore traces a real forward pass ({_dims(shape)}) and {why}; "
-                         "counted with --flops-engine torch (FlopCounterMode on the meta device) instead, "
-                         "which gives the same numbers")
-    # fvcore runs a real pass: the walk's CPU copy, zero-filled, saves making another
-    counted_model = zero_(walk.cpu_model) if engine == "fvcore" and walk.cpu_model is not None else model
-    macs = count_macs(counted_model, shape, count, engine)
+    # fvcore traces the walk's empty-batch CPU copy (no second copy); torch copies to meta itself
+    macs = count_macs(walk.cpu_model if engine == "fvcore" else model, shape, count, engine)
     counted, zero, moved = describe(count, macs.seen)
     layers = _layers(model, walk, macs.by_module, macs.macs, depth)
     input_bytes = math.prod(shape) * BYTES_PER_ELEMENT
@@ -258,11 +245,7 @@ def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape:
                             input_bytes + 4 * param_bytes + buffer_bytes + walk.activation_bytes)
     return Summary(name, spec_string, shape, total, trainable, total - trainable, macs.macs, 2 * macs.macs,
                    count, macs.engine, counted, zero, moved, macs.by_op, _note(count, counted, zero, moved),
-                   tuple(notes), output_stride, memory, layers)
-
-
-def _dims(shape) -> str:
-    return "x".join(map(str, shape))
+                   output_stride, memory, layers)
 
 
 def _note(count: str, counted, zero, moved) -> str:
@@ -286,22 +269,16 @@ class _Row:
 
 @dataclass
 class _Walk:
-    cpu_model: Optional[torch.nn.Module]  # the network walked, when it was walked on the CPU
+    cpu_model: torch.nn.Module  # the copy walked: on the CPU, uninitialised weights
     rows: list
     first_rf: dict
     calls: Counter
     activation_bytes: int
-    macs_estimate: int  # conv/linear modules only, batch N: a budget for fvcore, never reported
 
 
 def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
-    empty = empty_cpu_copy(model)
     try:
-        return _walk_on(empty, torch.empty((0, *shape[1:])), shape[0])
-    except (RuntimeError, ValueError):
-        pass  # an op that cannot take an empty batch, or a real failure that meta will name
-    try:
-        return _walk_on(model, torch.empty(shape, device="meta"), shape[0])
+        return _walk_on(empty_cpu_copy(model), torch.empty((0, *shape[1:])), shape[0])
     except (RuntimeError, ValueError) as err:
         raise input_error(model, shape, err) from None
 
@@ -312,7 +289,7 @@ def _walk_on(model: torch.nn.Module, x: torch.Tensor, batch: int) -> _Walk:
 
     names = {m: n for n, m in model.named_modules()}
     leaves = {m for m in model.modules() if next(m.children(), None) is None}
-    walk = _Walk(None if x.is_meta else model, [], {}, Counter(), 0, 0)
+    walk = _Walk(model, [], {}, Counter(), 0)
     kept: dict[int, torch.Tensor] = {}  # keeps outputs alive so that their ids stay unique
 
     def hook(module, inputs, output):
@@ -327,9 +304,6 @@ def _walk_on(model: torch.nn.Module, x: torch.Tensor, batch: int) -> _Walk:
         if module in leaves and id(base) not in kept:
             kept[id(base)] = base
             walk.activation_bytes += batch * per_sample * t.element_size()
-        weight = getattr(module, "weight", None)
-        if isinstance(weight, torch.Tensor) and weight.dim() >= 2:
-            walk.macs_estimate += batch * per_sample * (weight.numel() // weight.shape[0])
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     x._rf = (1, 1)

@@ -34,8 +34,8 @@ def summary(
                                 help="conv-linear: convolutions and linear layers only (torchvision's convention). "
                                      "all: also norms, activations, pooling, adds, gates (per-element costs, README)."),
     engine: Engine = typer.Option(Engine.fvcore, "--flops-engine", case_sensitive=False,
-                                  help="fvcore (FlopCountAnalysis on a real CPU forward pass; switches to torch when "
-                                       "too big, with a note) or torch (FlopCounterMode on the meta device)."),
+                                  help="fvcore (FlopCountAnalysis, tracing an empty batch) or torch (FlopCounterMode "
+                                       "on the meta device; about 2 s slower to start). Same numbers."),
     fmt: Format = format_option(),
     in_chans: Optional[int] = in_chans_option(),
     num_classes: Optional[int] = num_classes_option(),
@@ -43,17 +43,14 @@ def summary(
     strict: bool = strict_option(),
 ) -> None:
     """Per-layer output shape, kernel/stride, params, MACs, receptive field and cumulative stride;
-    totals of params, MACs and FLOPs (FLOPs = 2 x MACs), and memory. Shapes and --flops-engine torch
-    need no real forward pass, so any input size answers in seconds; fvcore runs one only when it is
-    small (else torch counts, with a note)."""
+    totals of params, MACs and FLOPs (FLOPs = 2 x MACs), and memory. No real forward pass is run,
+    so any input size and batch answer in seconds with little memory."""
     name, spec, _state = load_network(variant, weights, strict, in_chans, num_classes)
     from ..analysis.summary import summarize
     from ..render.console import note
     from ..render.summary import LAYER_COLUMNS, LAYER_NUMERIC, layer_rows, summary_table, totals_line
 
     result = summarize(spec, size, batch=batch, depth=depth, count=count.value, engine=engine.value, label=name)
-    for line in result.notes:
-        note(line)
     if fmt in (Format.csv, Format.markdown):
         note(totals_line(result))
     emit(fmt, result, layer_rows(result), LAYER_COLUMNS, summary_table, LAYER_NUMERIC)

@@ -86,7 +86,7 @@ class EfficientChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x.mean((2, 3)).view(x.shape[0], 1, x.shape[1]))  # explicit C: works for an empty batch
-        return x * y.sigmoid().view(x.shape[0], -1, 1, 1)
+        return x * y.sigmoid().view(x.shape[0], x.shape[1], 1, 1)
 
 
 def attention(kind: str, channels: int, se_ratio: float) -> nn.Module | None:

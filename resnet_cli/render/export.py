@@ -12,7 +12,7 @@ import io
 import json
 from typing import Any, Iterable, Sequence
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def as_plain(obj: Any) -> Any:
