@@ -67,6 +67,8 @@ class RFMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if not isinstance(out, (torch.Tensor, tuple, list)):
+            return out  # size(), numel(), flags: most calls in a torchinfo walk, nothing to tag
         ins = [t for t in tensors(args, kwargs) if hasattr(t, "_rf")]
         if not ins:
             return out

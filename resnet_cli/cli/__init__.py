@@ -7,6 +7,7 @@ No torch at import time: each command imports what it needs when it runs, so ``-
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -99,4 +100,9 @@ from . import bench_cmd, inspect_cmd, list_cmd, skips_cmd, summary_cmd  # noqa: 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    finally:
+        # Everything is printed. With torch imported, the interpreter's final collections walk
+        # millions of objects (~1 s here); frozen objects are skipped (documented gc API).
+        gc.freeze()
