@@ -304,12 +304,13 @@ def _torch_formulas(count: str) -> dict:
 def _torch_count(model: torch.nn.Module, input_shape: tuple[int, ...], count: str) -> MacCount:
     recorder = _Recorder()
     counter = FlopCounterMode(display=False, custom_mapping=_torch_formulas(count))
+    x = torch.empty(input_shape, device="meta")  # made outside the modes: not an op of the network
     was_training = model.training
     model.eval()
     try:
         # the recorder is entered first, so it sits below the counter and sees the decomposed ops
         with recorder, counter, torch.no_grad():
-            model(torch.empty(input_shape, device="meta"))
+            model(x)
     finally:
         model.train(was_training)
     root = type(model).__name__

@@ -12,9 +12,9 @@ How the numbers are made (nothing here needs the memory or compute of a real for
   reported for the true batch N: every op of these networks treats samples independently, and every
   network resnet-cli builds takes an empty batch (tested for each variant).
 * MACs come from one engine (:func:`.flops.count_macs`; fvcore traces the walk's empty-batch copy)
-  and are attributed to modules by the engine itself. A row's MACs include its submodules and all its calls; ops a container runs in its own
-  ``forward`` (the residual add, the SE squeeze and gate under ``count="all"``) get an ``(ops)``
-  row of their own, so the leaf rows add up to the total.
+  and are attributed to modules by the engine itself. A row's MACs include its submodules and all
+  its calls; ops a container runs in its own ``forward`` (the residual add, the SE squeeze and gate
+  under ``count="all"``) get an ``(ops)`` row of their own, so the leaf rows add up to the total.
 * Parameters: each parameter is counted once, at the first row (in call order) that owns it, so
   shared modules and tied weights are not counted twice; rows include their submodules.
 """
