@@ -135,6 +135,7 @@ def test_bad_batch_is_a_usage_error(value):
     (["--peak-tflops", "0"], "--peak-tflops"),
     (["--device", "tpu"], "not a device"),
     (["--dtype", "fp8"], "fp8"),
+    (["--threads", str((os.cpu_count() or 1) + 1)], "--threads"),
 ])
 def test_conflicting_or_bad_options_exit_2(args, fragment):
     result = bench(TINY, "--size", "32", *args)

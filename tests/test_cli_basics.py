@@ -104,3 +104,17 @@ def test_ctrl_c_in_any_command_exits_130_with_one_line(monkeypatch):
     monkeypatch.setattr(summary, "summarize", interrupted)
     result = runner.invoke(app, ["summary", "resnet18"])
     assert result.exit_code == 130 and result.stderr.strip() == "resnet-cli: error: interrupted"
+
+
+def test_ctrl_c_that_an_import_turned_into_another_error_still_exits_130(monkeypatch):
+    import resnet_cli.analysis.summary as summary
+
+    def import_interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ImportError("cannot import name '_C' from partially initialized module 'torch'")
+
+    monkeypatch.setattr(summary, "summarize", import_interrupted)
+    result = runner.invoke(app, ["summary", "resnet18"])
+    assert result.exit_code == 130 and result.stderr.strip() == "resnet-cli: error: interrupted"

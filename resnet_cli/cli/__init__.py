@@ -30,6 +30,18 @@ class _Interrupted(ResnetCliError):
     exit_code = 130
 
 
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is in ``exc``'s chain: a Ctrl-C during ``import torch`` can
+    surface as an ImportError raised while handling it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 class _App(TyperGroup):
     """Turns every failure into one line on stderr and the documented exit code."""
 
@@ -61,6 +73,8 @@ class _App(TyperGroup):
                 traceback.print_exc()
             _fail(str(exc).replace("\n", " "), exc.exit_code)
         except Exception as exc:  # a bug: say so in one line, the traceback only with --debug
+            if _caused_by_ctrl_c(exc):
+                _fail("interrupted", 130)
             if debug:
                 traceback.print_exc()
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import sys
 from contextlib import nullcontext
 from typing import Optional
@@ -84,7 +85,8 @@ def bench(
     iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Timed iterations (exactly)."),
     min_time: Optional[float] = typer.Option(None, "--min-time", min=0.0, help="Time for at least S seconds and "
                                              "10 iterations [default: 2]."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch.set_num_threads(N) (CPU threads)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, max=os.cpu_count(),
+                                          help="torch.set_num_threads(N) (CPU threads, at most the logical CPUs)."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="The device's peak in TFLOP/s for "
                                                 "utilisation, instead of measuring a GEMM."),
     max_batch: bool = typer.Option(False, "--max-batch", help="Search the largest batch that fits (up to 4096) "
