@@ -76,6 +76,19 @@ def test_no_torch_for_help_and_list():
     assert out.stdout.strip() == "False"
 
 
+def test_analysis_never_pays_for_torch_dynamo():
+    # meta-device kernels and dispatch modes make torch import torch._dynamo and sympy (2-3 s); summary
+    # (default engine), compare, skips and bench's planning run empty batches on the CPU instead
+    code = ("import sys\nfrom resnet_cli.cli import app\nfrom typer.testing import CliRunner\nr = CliRunner()\n"
+            "codes = [r.invoke(app, a).exit_code for a in (['summary', 'seresnet50', '--batch', '8', '--size', '999'],"
+            " ['summary', 'ecaresnet26t', '--count', 'all'], ['compare', 'resnet18', 'resnetblur50'],"
+            " ['skips', 'resnet34', '--size', '572'], ['bench', 'resnet18', '--size', '32', '--batch', '1',"
+            " '--iters', '1', '--warmup', '0', '--threads', '1', '--peak-tflops', '1'])]\n"
+            "print(codes, 'torch._dynamo' in sys.modules, 'sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[0, 0, 0, 0, 0] False False"
+
+
 def test_console_script_module_entry():
     out = subprocess.run([sys.executable, "-m", "resnet_cli", "list", "-f", "json"], capture_output=True, text=True)
     assert out.returncode == 0 and json.loads(out.stdout)["variants"]

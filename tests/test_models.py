@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import fingerprint, load_reference, variant_names
-from resnet_cli.analysis.flops import empty_cpu_copy
+from resnet_cli.analysis.trace import empty_cpu_copy
 from resnet_cli.analysis.trace import trace
 from resnet_cli.models import VARIANTS, build_model, get_spec
 

@@ -62,7 +62,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from ..errors import UsageError
-from .trace import input_error
+from .trace import empty_cpu_copy, input_error
 
 COUNTS = ("conv-linear", "all")
 ENGINES = ("fvcore", "torch")
@@ -190,8 +190,7 @@ def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...], count: str 
             result = _fvcore_count(model if on_cpu else empty_cpu_copy(model), input_shape, count)
         return _blur_as_pooling(model, result)
     except (RuntimeError, ValueError) as err:
-        meta = model if _on_meta(model) else copy.deepcopy(model).to("meta")
-        raise input_error(meta, input_shape, err) from None
+        raise input_error(model, input_shape, err) from None
 
 
 def _blur_as_pooling(model: torch.nn.Module, result: MacCount) -> MacCount:
@@ -225,14 +224,6 @@ def conv_linear_macs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> in
     """Conv + linear MACs of one forward pass on a (N, C, H, W) input (torchvision's convention),
     counted by fvcore on an empty batch (no memory, no compute)."""
     return count_macs(model, input_shape, "conv-linear", "fvcore").macs
-
-
-def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` whose parameters and buffers are uninitialised CPU tensors: allocated but
-    never written, so they take no resident memory until an op reads them."""
-    # Module.to_empty would call empty_like on meta tensors, a Python reference whose first use
-    # imports sympy (seconds); torch.empty straight on the CPU does not.
-    return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
 
 
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -418,7 +409,7 @@ def _fvcore_count(model: torch.nn.Module, input_shape: tuple[int, ...], count: s
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit's deprecation and tracer warnings
-            analysis = FlopCountAnalysis(model, torch.zeros((0, *input_shape[1:])))
+            analysis = FlopCountAnalysis(model, torch.zeros((0, *input_shape[1:]), device="cpu"))
             analysis.set_op_handle(**_fvcore_handles(count, seen, input_shape[0]))
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
             per_module = analysis.by_module_and_operator()

@@ -2,7 +2,7 @@
 
 :func:`encoder_stages` gives one :class:`StageRecord` per encoder stage (input, stem activation,
 stem pool, layer1..N), the module to hook for it (torchvision / timm names), its shape, cumulative
-stride and receptive field, all from one meta-device forward pass (``analysis.trace``), and a
+stride and receptive field, all from one empty-batch forward pass (``analysis.trace``), and a
 :class:`DecoderCheck`: whether a U-Net decoder fits the maps at this input size, and if not, the
 nearest input sizes that do, with the padding or crop that reaches them.
 
@@ -160,7 +160,7 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
     """
     import torch
     from ..models import build_model
-    from .trace import shape_only, trace
+    from .trace import trace
 
     if isinstance(variant, ResNetSpec):
         display, spec = variant.to_string(), variant.replace(in_chans=in_chans) if in_chans else variant
@@ -175,8 +175,7 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
         raise UsageError(f"decoder {decoder!r} is not known; use {' or '.join(DECODERS)}")
     with torch.device("meta"):
         model = build_model(spec)
-    with shape_only(model):
-        records = trace(model, (1, spec.in_chans, h, w))
+    records = trace(model, (1, spec.in_chans, h, w))
     stages = _stage_rows(spec, records, depth, h, w)
     levels = [s for s in stages if s.name != "pool"]
     checks = _checks(levels, [(s.height, s.width) for s in levels], decoder)
@@ -228,7 +227,7 @@ def _checks(levels: list[StageRecord], sizes: list[tuple[int, int]], decoder: st
 
 
 class _Probe:
-    """Which input sides pass the decoder check, by meta forward passes at other sizes.
+    """Which input sides pass the decoder check, by empty-batch forward passes at other sizes.
 
     H and W never mix in these networks (every op works on each spatial axis on its own), so one
     pass at (h, w) answers for side h as H and side w as W at once; and as kernels, strides and
@@ -242,11 +241,12 @@ class _Probe:
     def __init__(self, spec: ResNetSpec, full, levels: list[StageRecord], decoder: str):
         import torch
         from ..models import build_model
+        from .trace import empty_cpu_copy
 
-        self.levels, self.decoder, self.full = levels, decoder, full.eval()
+        self.levels, self.decoder, self.full = levels, decoder, empty_cpu_copy(full).eval()
         self.modules = [s.module for s in levels[1:]]
         with torch.device("meta"):
-            cut = build_model(spec.replace(layers=(1,) * len(spec.layers))).eval()
+            cut = empty_cpu_copy(build_model(spec.replace(layers=(1,) * len(spec.layers)))).eval()
         same = self.sizes(cut, levels[0].height, levels[0].width) == [(s.height, s.width) for s in levels]
         self.model = cut if same else self.full
         self._flags: dict[tuple[int, int], tuple[bool, bool]] = {}
@@ -254,7 +254,6 @@ class _Probe:
     def sizes(self, model, h: int, w: int) -> Optional[list[tuple[int, int]]]:
         """(H, W) of every level at input (h, w); None when the forward pass fails."""
         import torch
-        from .trace import shape_only
 
         out: dict[str, tuple[int, int]] = {}
         named = dict(model.named_modules())
@@ -265,8 +264,8 @@ class _Probe:
         names = {named[m]: m for m in self.modules}
         handles = [named[m].register_forward_hook(hook) for m in self.modules]
         try:
-            with shape_only(model), torch.no_grad():
-                model(torch.empty((1, self.levels[0].channels, h, w), device="meta"))
+            with torch.no_grad():
+                model(torch.empty((0, self.levels[0].channels, h, w), device="cpu"))
         except (RuntimeError, ValueError):
             return None
         finally:

@@ -31,8 +31,8 @@ import torch
 
 from ..errors import UsageError
 from ..models import ResNetSpec, build_model, input_hw, resolve
-from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe, empty_cpu_copy
-from .trace import GLOBAL, RFMode, input_error, tensors
+from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
+from .trace import GLOBAL, RFMode, empty_cpu_copy, input_error, tensors
 
 DTYPE, BYTES_PER_ELEMENT = "float32", 4  # the input; parameters and activations use their own
 
@@ -278,7 +278,7 @@ class _Walk:
 
 def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
     try:
-        return _walk_on(empty_cpu_copy(model), torch.empty((0, *shape[1:])), shape[0])
+        return _walk_on(empty_cpu_copy(model), torch.empty((0, *shape[1:]), device="cpu"), shape[0])
     except (RuntimeError, ValueError) as err:
         raise input_error(model, shape, err) from None
 

@@ -1,5 +1,5 @@
-"""One meta-device forward pass that records, for every module, its output shape, receptive field
-and cumulative stride.
+"""One forward pass of an empty batch that records, for every module, its output shape, receptive
+field and cumulative stride; and the one-line errors for inputs a network cannot take.
 
 Receptive field (RF) here is the theoretical one (Araujo et al. 2019, "Computing Receptive Fields
 of Convolutional Neural Networks", eq. 1-2): the side, in input pixels, of the input region that can
@@ -12,7 +12,9 @@ and is not counted as spatial context, so the RF of ``x * gate`` is the RF of ``
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -125,16 +127,27 @@ def tensors(args, kwargs):
             stack.extend(item)
 
 
-def trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "meta") -> dict[str, TracedModule]:
-    """Run ``model`` once on a (N, C, H, W) input on ``device`` (meta: no memory, no compute) and record
-    every module's output shape, receptive field and cumulative stride, in call order.
+def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose parameters and buffers are uninitialised CPU tensors: allocated but
+    never written, so they take no resident memory until an op reads them."""
+    # Module.to_empty would call empty_like on meta tensors, a Python reference whose first use
+    # imports sympy (seconds); torch.empty straight on the CPU does not.
+    return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
+
+
+def trace(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, TracedModule]:
+    """Record every module's output shape, receptive field and cumulative stride for a (N, C, H, W)
+    input, in call order, from one forward pass of an empty batch (N = 0) through an uninitialised
+    CPU copy of ``model``: no compute and no memory at any size. Shapes are reported for batch N
+    (every op of these networks treats samples independently). ``model`` is not changed.
 
     Raises:
         UsageError: the input is too small for some layer (names the first one and the nearest
             size that works) or its channels disagree with the first conv.
     """
     records: dict[str, TracedModule] = {}
-    names = {m: n for n, m in model.named_modules()}
+    empty = empty_cpu_copy(model).eval()
+    names = {m: n for n, m in empty.named_modules()}
 
     def hook(module, inputs, output):
         first = next(iter(tensors((output,), {})), None)
@@ -145,22 +158,20 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "m
         if name in records:  # a module run twice (torchvision's shared relu): keep the first call, as torchvision hooks report
             records[name] = dataclasses.replace(records[name], calls=records[name].calls + 1)
         else:
-            records[name] = TracedModule(name, type(module).__name__, tuple(first.shape), r, j, 1)
+            shape = (input_shape[0], *first.shape[1:]) if first.dim() else tuple(first.shape)
+            records[name] = TracedModule(name, type(module).__name__, shape, r, j, 1)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    was_training = model.training
-    model.eval()
+    handles = [m.register_forward_hook(hook) for m in empty.modules()]
     try:
-        x = torch.empty(input_shape, device=device)
+        x = torch.empty((0, *input_shape[1:]), device="cpu")
         x._rf = (1, 1)
         with RFMode(), torch.no_grad():
-            model(x)
+            empty(x)
     except (RuntimeError, ValueError) as err:
         raise input_error(model, input_shape, err) from None
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     return records
 
 
@@ -169,6 +180,8 @@ def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Excep
     (an empty output, or a residual add whose branch and shortcut shapes differ, with both shapes),
     and the nearest (H, W) that works (:func:`nearest_working_size`)."""
     n, c, h, w = input_shape
+    if not all(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
+        model = copy.deepcopy(model).to("meta")  # the probes below run on the meta device
     expected = getattr(getattr(model, "spec", None), "in_chans", c)
     if c != expected:
         return UsageError(f"input has {c} channels but the network's first conv takes {expected}; "
