@@ -12,7 +12,7 @@ import typer
 
 from ..errors import UsageError
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, load_network,
+from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, load_network,
                      num_classes_option, size_option, strict_option, weights_option)
 
 
@@ -133,6 +133,8 @@ def _run(cfg, fmt: Format, save: Optional[str]) -> None:
     from ..bench.session import Hooks, Session
     from ..render import bench as view
     from ..render.console import note
+
+    import_torch()
 
     def tell(text: str) -> None:
         note(f"resnet-cli bench: {text}")

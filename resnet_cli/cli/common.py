@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import gc
 from typing import Any, Callable, Optional, Sequence
 
 import typer
@@ -40,6 +41,17 @@ def num_classes_option():
 
 def size_option(help_text: str = "Input size H or HxW (default: the variant's).") -> Any:
     return typer.Option(None, "--size", help=help_text)
+
+
+def import_torch() -> None:
+    """Import torch for a command (call it once the arguments are checked: usage errors answer
+    without it), then move every object alive now (torch's modules, functions and classes: millions)
+    out of the cyclic garbage collector's view (``gc.freeze``), so the collections the command
+    triggers scan only its own objects (~0.2 s less per run here, and fewer pauses in bench's timed
+    loop). CLI only: frozen objects are never collected, fine for a process that ends with its command."""
+    import torch  # noqa: F401
+
+    gc.freeze()
 
 
 def emit(fmt: Format, payload: Any, rows: Sequence[dict], columns: Sequence[str],

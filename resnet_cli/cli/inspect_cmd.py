@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import app
-from .common import Format, emit, format_option
+from .common import Format, emit, format_option, import_torch
 
 
 @app.command("inspect")
@@ -23,5 +23,6 @@ def inspect_checkpoint(
     from ..analysis.checkpoint import inspect_checkpoint as inspect_file
     from ..render.checkpoint import COLUMNS, report_row, report_tables
 
+    import_torch()
     report = inspect_file(file)
     emit(fmt, report, [report_row(report)], COLUMNS, report_tables, numeric=("num_params",))

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, load_network,
+from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, load_network,
                      size_option, strict_option, weights_option)
 
 
@@ -46,6 +46,7 @@ def skips(
     from ..render.stages import COLUMNS, NUMERIC, stage_rows, stages_tables
 
     name, spec, _ = load_network(variant, weights, strict, in_chans)
+    import_torch()
     result = encoder_stages(spec, size, output_stride=output_stride, depth=depth,
                             decoder=decoder.value, name=name)
     emit(fmt, result, stage_rows(result), COLUMNS, stages_tables, NUMERIC)

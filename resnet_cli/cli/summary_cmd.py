@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, load_network,
+from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, load_network,
                      num_classes_option, size_option, strict_option, weights_option)
 
 
@@ -50,6 +50,7 @@ def summary(
     from ..render.console import note
     from ..render.summary import LAYER_COLUMNS, LAYER_NUMERIC, layer_rows, summary_table, totals_line
 
+    import_torch()
     result = summarize(spec, size, batch=batch, depth=depth, count=count.value, engine=engine.value, label=name)
     if fmt in (Format.csv, Format.markdown):
         note(totals_line(result))
@@ -69,5 +70,6 @@ def compare(
     from ..render.summary import COMPARE_COLUMNS, COMPARE_NUMERIC, compare_rows, compare_table
 
     hw = parse_size(size) if size is not None else None
+    import_torch()
     result = compare_variants(variants, hw)
     emit(fmt, result, compare_rows(result), COMPARE_COLUMNS, compare_table, COMPARE_NUMERIC)
