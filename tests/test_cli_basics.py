@@ -67,26 +67,28 @@ def test_usage_errors_exit_2_with_one_line(args, fragment):
     assert result.stdout == ""
 
 
+def fresh_python_runs(commands: list[list[str]], then: str) -> str:
+    """Run CLI ``commands`` in a new interpreter; return their exit codes and ``then`` evaluated after."""
+    code = ("import sys\nfrom resnet_cli.cli import app\nfrom typer.testing import CliRunner\n"
+            f"codes = [CliRunner().invoke(app, a).exit_code for a in {commands!r}]\nprint(codes, {then})")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def test_no_torch_for_help_and_list():
-    code = ("import sys\nfrom resnet_cli.cli import app\n"
-            "from typer.testing import CliRunner\n"
-            "r = CliRunner()\nr.invoke(app, ['--help']); r.invoke(app, ['list']); r.invoke(app, ['list', '-f', 'json'])\n"
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    out = fresh_python_runs([["--help"], ["list"], ["list", "-f", "json"]], "'torch' in sys.modules")
+    assert out == "[0, 0, 0] False"
 
 
 def test_analysis_never_pays_for_torch_dynamo():
     # meta-device kernels and dispatch modes make torch import torch._dynamo and sympy (2-3 s); summary
     # (default engine), compare, skips and bench's planning run empty batches on the CPU instead
-    code = ("import sys\nfrom resnet_cli.cli import app\nfrom typer.testing import CliRunner\nr = CliRunner()\n"
-            "codes = [r.invoke(app, a).exit_code for a in (['summary', 'seresnet50', '--batch', '8', '--size', '999'],"
-            " ['summary', 'ecaresnet26t', '--count', 'all'], ['compare', 'resnet18', 'resnetblur50'],"
-            " ['skips', 'resnet34', '--size', '572'], ['bench', 'resnet18', '--size', '32', '--batch', '1',"
-            " '--iters', '1', '--warmup', '0', '--threads', '1', '--peak-tflops', '1'])]\n"
-            "print(codes, 'torch._dynamo' in sys.modules, 'sympy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[0, 0, 0, 0, 0] False False"
+    out = fresh_python_runs([["summary", "seresnet50", "--batch", "8", "--size", "999"],
+                             ["summary", "ecaresnet26t", "--count", "all"], ["compare", "resnet18", "resnetblur50"],
+                             ["skips", "resnet34", "--size", "572"],
+                             ["bench", "resnet18", "--size", "32", "--batch", "1", "--iters", "1", "--warmup", "0",
+                              "--threads", "1", "--peak-tflops", "1"]],
+                            "'torch._dynamo' in sys.modules, 'sympy' in sys.modules")
+    assert out == "[0, 0, 0, 0, 0] False False"
 
 
 def test_console_script_module_entry():

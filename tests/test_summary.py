@@ -19,7 +19,7 @@ from resnet_cli.analysis.flops import count_macs, describe
 from resnet_cli.analysis.summary import _summarize_model
 from resnet_cli.analysis.trace import trace
 from resnet_cli.cli import app
-from resnet_cli.errors import UsageError
+from resnet_cli.errors import RuntimeFailure, UsageError
 from resnet_cli.models import build_model
 from resnet_cli.render.summary import LAYER_COLUMNS
 
@@ -311,3 +311,17 @@ def test_cli_in_chans_and_num_classes_reach_the_network():
                     "--flops-engine", "torch")
     data = json.loads(result.stdout)
     assert data["input_size"] == [1, 1, 64, 64] and data["layers"][-1]["output_shape"] == [1, 10]
+
+
+def test_fvcore_refuses_a_batch_it_cannot_read_back():
+    class BatchSecond(nn.Module):  # (N, C, H, W) -> (C, N, H, W): the batch leaves dimension 0
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 5)
+
+        def forward(self, x):
+            return self.fc(x.transpose(0, 1))
+
+    with pytest.raises(RuntimeFailure, match="--flops-engine torch"):
+        count_macs(BatchSecond(), (2, 3, 8, 8), engine="fvcore")
+    assert count_macs(BatchSecond(), (2, 3, 8, 8), engine="torch").macs == 3 * 2 * 8 * 8 * 5

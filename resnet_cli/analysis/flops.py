@@ -61,7 +61,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-from ..errors import UsageError
+from ..errors import RuntimeFailure, UsageError
 from .trace import empty_cpu_copy, input_error
 
 COUNTS = ("conv-linear", "all")
@@ -340,6 +340,9 @@ class _Batched:
 
     def sizes(self):
         sizes = self._traced.sizes()
+        if 0 in sizes[1:]:  # the batch moved (a transpose): reading it back would count it as 0
+            raise RuntimeFailure(f"fvcore's count reads the batch from the first dimension, but a traced "
+                                 f"tensor has shape {sizes}; count with --flops-engine torch")
         return [self._batch, *sizes[1:]] if sizes and sizes[0] == 0 else sizes
 
 
