@@ -50,7 +50,6 @@ handles for batch_norm, group_norm and adaptive_avg_pool2d are replaced by the t
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import warnings
@@ -62,7 +61,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from ..errors import RuntimeFailure, UsageError
-from .trace import empty_cpu_copy, input_error
+from .trace import empty_cpu_copy, input_error, on_meta
 
 COUNTS = ("conv-linear", "all")
 ENGINES = ("fvcore", "torch")
@@ -184,7 +183,7 @@ def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...], count: str 
     input_shape = tuple(input_shape)
     try:
         if engine == "torch":
-            result = _torch_count(model if _on_meta(model) else copy.deepcopy(model).to("meta"), input_shape, count)
+            result = _torch_count(on_meta(model), input_shape, count)
         else:
             on_cpu = all(t.device.type == "cpu" for t in itertools.chain(model.parameters(), model.buffers()))
             result = _fvcore_count(model if on_cpu else empty_cpu_copy(model), input_shape, count)
@@ -229,10 +228,6 @@ def conv_linear_macs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> in
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise UsageError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
-
-
-def _on_meta(model: torch.nn.Module) -> bool:
-    return all(t.is_meta for t in itertools.chain(model.parameters(), model.buffers()))
 
 
 # ---------------------------------------------------------------------------------------- torch

@@ -135,6 +135,13 @@ def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
 
 
+def on_meta(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` itself if its parameters and buffers are all on the meta device, else a meta copy."""
+    if all(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
+        return model
+    return copy.deepcopy(model).to("meta")
+
+
 def trace(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, TracedModule]:
     """Record every module's output shape, receptive field and cumulative stride for a (N, C, H, W)
     input, in call order, from one forward pass of an empty batch (N = 0) through an uninitialised
@@ -180,8 +187,7 @@ def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Excep
     (an empty output, or a residual add whose branch and shortcut shapes differ, with both shapes),
     and the nearest (H, W) that works (:func:`nearest_working_size`)."""
     n, c, h, w = input_shape
-    if not all(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
-        model = copy.deepcopy(model).to("meta")  # the probes below run on the meta device
+    model = on_meta(model)  # the probes below run on the meta device
     expected = getattr(getattr(model, "spec", None), "in_chans", c)
     if c != expected:
         return UsageError(f"input has {c} channels but the network's first conv takes {expected}; "
