@@ -50,6 +50,7 @@ handles for batch_norm, group_norm and adaptive_avg_pool2d are replaced by the t
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import warnings
@@ -61,7 +62,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from ..errors import RuntimeFailure, UsageError
-from .trace import empty_cpu_copy, input_error, on_meta
+from .trace import empty_cpu_copy, input_error
 
 COUNTS = ("conv-linear", "all")
 ENGINES = ("fvcore", "torch")
@@ -183,7 +184,7 @@ def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...], count: str 
     input_shape = tuple(input_shape)
     try:
         if engine == "torch":
-            result = _torch_count(on_meta(model), input_shape, count)
+            result = _torch_count(_meta(model), input_shape, count)
         else:
             on_cpu = all(t.device.type == "cpu" for t in itertools.chain(model.parameters(), model.buffers()))
             result = _fvcore_count(model if on_cpu else empty_cpu_copy(model), input_shape, count)
@@ -223,6 +224,13 @@ def conv_linear_macs(model: torch.nn.Module, input_shape: tuple[int, ...]) -> in
     """Conv + linear MACs of one forward pass on a (N, C, H, W) input (torchvision's convention),
     counted by fvcore on an empty batch (no memory, no compute)."""
     return count_macs(model, input_shape, "conv-linear", "fvcore").macs
+
+
+def _meta(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` itself if its parameters and buffers are all on the meta device, else a meta copy."""
+    if all(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
+        return model
+    return copy.deepcopy(model).to("meta")
 
 
 def _check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:

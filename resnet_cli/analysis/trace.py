@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -135,13 +133,6 @@ def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
 
 
-def on_meta(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` itself if its parameters and buffers are all on the meta device, else a meta copy."""
-    if all(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
-        return model
-    return copy.deepcopy(model).to("meta")
-
-
 def trace(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, TracedModule]:
     """Record every module's output shape, receptive field and cumulative stride for a (N, C, H, W)
     input, in call order, from one forward pass of an empty batch (N = 0) through an uninitialised
@@ -187,18 +178,17 @@ def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Excep
     (an empty output, or a residual add whose branch and shortcut shapes differ, with both shapes),
     and the nearest (H, W) that works (:func:`nearest_working_size`)."""
     n, c, h, w = input_shape
-    model = on_meta(model)  # the probes below run on the meta device
+    model = empty_cpu_copy(model).eval()  # the probes below run empty batches, as trace() does
     expected = getattr(getattr(model, "spec", None), "in_chans", c)
     if c != expected:
         return UsageError(f"input has {c} channels but the network's first conv takes {expected}; "
                           f"use --in-chans {c} or an input with {expected} channels")
-    with shape_only(model):
-        failing, op, shapes = _first_failing_module(model, input_shape)
-        nearest = nearest_working_size(model, input_shape)
+    failing, op, shapes = _first_failing_module(model, input_shape)
+    nearest = nearest_working_size(model, input_shape)
     hint = f"; the nearest size that works is {nearest[0]}x{nearest[1]}" if nearest else ""
     where = f"layer '{failing}'" if failing else "the forward pass"
     if op in _ADD_OPS and len(shapes) == 2 and shapes[0] != shapes[1]:
-        a, b = ("x".join(map(str, s)) for s in shapes)
+        a, b = ("x".join(map(str, (n, *s[1:]))) for s in shapes)  # probed with an empty batch
         block = type(dict(model.named_modules()).get(failing)).__name__ if failing else ""
         if block in _RESIDUAL_BLOCKS:  # our blocks compute ``branch + shortcut`` in that order
             what = f"the residual branch gives {a} but the shortcut gives {b}"
@@ -214,35 +204,11 @@ def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Excep
 
 _ADD_OPS = ("__add__", "__radd__", "__iadd__", "add", "add_")
 _RESIDUAL_BLOCKS = ("BasicBlock", "Bottleneck", "PreActBasic", "PreActBottleneck")
-_NORMS = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm, torch.nn.LayerNorm)
-
-
-def _same(x, *args, **kwargs):
-    return x
-
-
-@contextmanager
-def shape_only(model: torch.nn.Module):
-    """Within the block, norm layers of ``model`` pass their input through unchanged.
-
-    Norms keep the shape and (see :class:`RFMode`) the receptive field, so shapes, strides and
-    receptive fields traced inside are those of the real network; on the meta device BatchNorm runs
-    a Python decomposition that costs more than all the convolutions together (~20 ms per layer).
-    """
-    norms = [m for m in model.modules() if isinstance(m, _NORMS) and "forward" not in vars(m)]
-    for m in norms:
-        m.forward = _same
-    try:
-        yield model
-    finally:
-        for m in norms:
-            del m.forward
-
-
 def _runs(model, shape) -> bool:
+    """Whether ``model`` (on the CPU) takes an empty batch of (C, H, W) = ``shape[1:]``."""
     try:
         with torch.no_grad():
-            model(torch.empty(shape, device="meta"))
+            model(torch.empty((0, *shape[1:]), device="cpu"))
         return True
     except (RuntimeError, ValueError):
         return False
@@ -294,9 +260,9 @@ def _first_failing_module(model, input_shape) -> tuple[str | None, str | None, l
 
 
 def nearest_working_size(model, input_shape, max_distance: int = 64) -> tuple[int, int] | None:
-    """The (H, W) nearest to ``input_shape``'s for which a meta forward pass of ``model`` succeeds,
-    each side searched on its own (a tie goes to the larger size: padding keeps every pixel);
-    None if no side within ``max_distance`` pixels works.
+    """The (H, W) nearest to ``input_shape``'s for which an empty-batch forward pass of ``model`` (on
+    the CPU) succeeds, each side searched on its own (a tie goes to the larger size: padding keeps
+    every pixel); None if no side within ``max_distance`` pixels works.
 
     Sides are probed with square inputs (s, s): our networks use square kernels, strides and
     paddings, so a side length that works for H works for W.

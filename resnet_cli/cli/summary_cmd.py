@@ -45,13 +45,16 @@ def summary(
     """Per-layer output shape, kernel/stride, params, MACs, receptive field and cumulative stride;
     totals of params, MACs and FLOPs (FLOPs = 2 x MACs), and memory. No real forward pass is run,
     so any input size and batch answer in seconds with little memory."""
+    from ..models import input_hw
+
     name, spec, _state = load_network(variant, weights, strict, in_chans, num_classes)
+    hw = input_hw(spec, size)  # a bad --size answers before torch is imported
     from ..analysis.summary import summarize
     from ..render.console import note
     from ..render.summary import LAYER_COLUMNS, LAYER_NUMERIC, layer_rows, summary_table, totals_line
 
     import_torch()
-    result = summarize(spec, size, batch=batch, depth=depth, count=count.value, engine=engine.value, label=name)
+    result = summarize(spec, hw, batch=batch, depth=depth, count=count.value, engine=engine.value, label=name)
     if fmt in (Format.csv, Format.markdown):
         note(totals_line(result))
     emit(fmt, result, layer_rows(result), LAYER_COLUMNS, summary_table, LAYER_NUMERIC)
