@@ -79,6 +79,14 @@ def test_no_torch_for_help_and_list():
     assert out == "[0, 0, 0] False"
 
 
+def test_usage_errors_answer_before_torch_is_imported():
+    out = fresh_python_runs([["summary", "resnet50", "--size", "abc"], ["compare", "resnet50", "nosuch"],
+                             ["compare", "resnet18", "resnet50", "--size", "0"], ["skips", "resnet34", "--depth", "0"],
+                             ["skips", "resnet34", "--output-stride", "7"], ["bench", "resnet18", "--batch", "1,,2"]],
+                            "'torch' in sys.modules")
+    assert out == "[2, 2, 2, 2, 2, 2] False"
+
+
 def test_analysis_never_pays_for_torch_dynamo():
     # meta-device kernels and dispatch modes make torch import torch._dynamo and sympy (2-3 s); summary
     # (default engine), compare, skips and bench's planning run empty batches on the CPU instead

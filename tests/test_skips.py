@@ -162,7 +162,7 @@ def test_aa_network_failure_names_block_shapes_and_nearest_size():
     assert result.exit_code == 2 and result.stdout == ""
     line = result.stderr.strip()
     assert "\n" not in line and "Traceback" not in line
-    assert "'layer3.0'" in line and "1x1024x15x15" in line and "1x1024x16x16" in line
+    assert "'layer3.0'" in line and "gives 1024x15x15 but the shortcut gives 1024x16x16 (C x H x W)" in line
     assert line.endswith("the nearest size that works is 255x255")
     # 255 works; nothing nearer does (checked with the network's own meta forward pass)
     with torch.device("meta"):

@@ -158,10 +158,6 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
             the network's own forward pass fails (the message names the layer and the nearest size
             that works).
     """
-    import torch
-    from ..models import build_model
-    from .trace import trace
-
     if isinstance(variant, ResNetSpec):
         display, spec = variant.to_string(), variant.replace(in_chans=in_chans) if in_chans else variant
     else:
@@ -173,6 +169,11 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
     depth = _depth(spec, depth, display)
     if decoder not in DECODERS:
         raise UsageError(f"decoder {decoder!r} is not known; use {' or '.join(DECODERS)}")
+    import torch  # after the checks above: a usage error answers without it
+
+    from ..models import build_model
+    from .trace import trace
+
     with torch.device("meta"):
         model = build_model(spec)
     records = trace(model, (1, spec.in_chans, h, w))

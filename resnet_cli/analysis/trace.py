@@ -188,16 +188,18 @@ def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Excep
     hint = f"; the nearest size that works is {nearest[0]}x{nearest[1]}" if nearest else ""
     where = f"layer '{failing}'" if failing else "the forward pass"
     if op in _ADD_OPS and len(shapes) == 2 and shapes[0] != shapes[1]:
-        a, b = ("x".join(map(str, (n, *s[1:]))) for s in shapes)  # probed with an empty batch
+        a, b = ("x".join(map(str, s[1:])) for s in shapes)  # C x H x W: the batch plays no part
         block = type(dict(model.named_modules()).get(failing)).__name__ if failing else ""
         if block in _RESIDUAL_BLOCKS:  # our blocks compute ``branch + shortcut`` in that order
-            what = f"the residual branch gives {a} but the shortcut gives {b}"
+            what = f"the residual branch gives {a} but the shortcut gives {b} (C x H x W)"
         else:
-            what = f"an add gets {a} and {b}"
+            what = f"an add gets {a} and {b} (C x H x W)"
         return UsageError(f"input {h}x{w} does not fit this network: in block '{failing}' {what}, "
                           f"so the residual add fails{hint}")
     message = str(err).splitlines()[0] if str(err) else type(err).__name__
-    if any(k in message for k in ("too small", "non-positive", "empty", "should be less than the corresponding")):
+    if "should be less than the corresponding" in message:  # reflect padding (the blur pool's)
+        return UsageError(f"input {h}x{w} is too small: {where} needs a larger input for its reflect padding{hint}")
+    if any(k in message for k in ("too small", "non-positive", "empty")):
         return UsageError(f"input {h}x{w} is too small: {where} would produce an empty output{hint}")
     return UsageError(f"input {h}x{w} fails in {where}: {message}{hint}")
 

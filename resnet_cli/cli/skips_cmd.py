@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, load_network,
+from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, load_network,
                      size_option, strict_option, weights_option)
 
 
@@ -42,14 +42,11 @@ def skips(
     """Encoder feature maps (module to hook, channels, HxW, stride, receptive field) and whether a U-Net
     decoder's upsampled maps match the skips; if not, the nearest valid sizes and the padding / crop."""
     from ..analysis.stages import encoder_stages
-    from ..models import input_hw
     from ..render.console import note
     from ..render.stages import COLUMNS, NUMERIC, stage_rows, stages_tables
 
     name, spec, _ = load_network(variant, weights, strict, in_chans)
-    hw = input_hw(spec, size)  # a bad --size answers before torch is imported
-    import_torch()
-    result = encoder_stages(spec, hw, output_stride=output_stride, depth=depth,
+    result = encoder_stages(spec, size, output_stride=output_stride, depth=depth,
                             decoder=decoder.value, name=name)
     emit(fmt, result, stage_rows(result), COLUMNS, stages_tables, NUMERIC)
     if fmt in (Format.csv, Format.markdown):

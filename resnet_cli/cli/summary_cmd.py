@@ -68,11 +68,14 @@ def compare(
 ) -> None:
     """Variants side by side: params, MACs at a size, conv layers, stage channels, output stride and
     default input size."""
-    from ..analysis.summary import compare as compare_variants
-    from ..models import parse_size
-    from ..render.summary import COMPARE_COLUMNS, COMPARE_NUMERIC, compare_rows, compare_table
+    from ..models import parse_size, resolve
 
     hw = parse_size(size) if size is not None else None
+    for variant in variants:
+        resolve(variant)  # an unknown name or a bad size answers before torch is imported
+    from ..analysis.summary import compare as compare_variants
+    from ..render.summary import COMPARE_COLUMNS, COMPARE_NUMERIC, compare_rows, compare_table
+
     import_torch()
     result = compare_variants(variants, hw)
     emit(fmt, result, compare_rows(result), COMPARE_COLUMNS, compare_table, COMPARE_NUMERIC)

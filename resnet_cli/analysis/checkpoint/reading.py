@@ -108,8 +108,10 @@ def _load_torch(p: Path) -> Any:
     except pickle.UnpicklingError as exc:
         raise RuntimeFailure(_refusal(p, str(exc))) from None
     except Exception as exc:  # truncated zip, EOF, bad magic number: torch raises many types
-        raise RuntimeFailure(f"cannot read {str(p)!r} as a PyTorch checkpoint (truncated or corrupt?): "
-                             f"{_first_line(exc) or type(exc).__name__}") from None
+        # torch's own errors say what is wrong; others (IndexError deep in a parser) would only confuse
+        known = isinstance(exc, (RuntimeError, OSError, EOFError, ValueError)) and _first_line(exc)
+        raise RuntimeFailure(f"cannot read {str(p)!r} as a PyTorch checkpoint (torch.save's zip or pickle "
+                             f"format; truncated or corrupt?){': ' + known if known else ''}") from None
 
 
 def _refusal(p: Path, message: str) -> str:
