@@ -199,7 +199,8 @@ class Comparison:
 
 def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Comparison:
     """Params, MACs at ``input_size`` (default: each variant's own), conv layers, stage channels,
-    output stride and default input size of each variant, counted on the meta device.
+    output stride and default input size of each variant (built on the meta device; MACs by fvcore on an
+    empty batch, :func:`.flops.conv_linear_macs`).
 
     Raises:
         UsageError: no variants, an unknown variant, a bad size, or a size a variant cannot take.
