@@ -5,8 +5,8 @@ cumulative stride and memory, as typed records (:class:`Summary`, :class:`LayerR
 How the numbers are made (nothing here needs the memory or compute of a real forward pass):
 
 * The per-module walk is one forward pass through ``torchinfo.summary`` (rows, depth, output shapes),
-  with :mod:`.trace`'s receptive-field mode and our hooks (first-call receptive field and stride,
-  calls, activation bytes). It runs on the CPU on an empty batch (N = 0) with uninitialised weights:
+  run by :func:`.trace.trace` (first-call receptive field and stride, calls) with our hooks for the
+  activation bytes. It runs on the CPU on an empty batch (N = 0) with uninitialised weights:
   CPU kernels give every output shape with no compute and no activation memory, and without the
   Python meta kernels whose first use imports ``torch._dynamo`` and sympy (2-3 s here). Shapes are
   reported for the true batch N: every op of these networks treats samples independently, and every
@@ -32,7 +32,7 @@ import torch
 from ..errors import UsageError
 from ..models import ResNetSpec, build_model, input_hw, resolve
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
-from .trace import GLOBAL, RFMode, empty_cpu_copy, input_error, tensors
+from .trace import GLOBAL, tensors, trace
 
 DTYPE, BYTES_PER_ELEMENT = "float32", 4  # the input; parameters and activations use their own
 
@@ -270,64 +270,55 @@ class _Row:
 
 @dataclass
 class _Walk:
-    cpu_model: torch.nn.Module  # the copy walked: on the CPU, uninitialised weights
+    cpu_model: Optional[torch.nn.Module]  # the copy walked: on the CPU, uninitialised weights
     rows: list
-    first_rf: dict
-    calls: Counter
+    traced: dict  # name -> trace.TracedModule: first-call receptive field and stride, calls
     activation_bytes: int
 
 
 def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
-    try:
-        return _walk_on(empty_cpu_copy(model), torch.empty((0, *shape[1:]), device="cpu"), shape[0])
-    except (RuntimeError, ValueError) as err:
-        raise input_error(model, shape, err) from None
-
-
-def _walk_on(model: torch.nn.Module, x: torch.Tensor, batch: int) -> _Walk:
+    """One empty-batch forward pass (:func:`.trace.trace`) driven by ``torchinfo.summary`` for the
+    rows, with hooks of our own for the activation bytes at batch N."""
     import torchinfo
     from torchinfo import torchinfo as torchinfo_impl
 
-    names = {m: n for n, m in model.named_modules()}
-    leaves = {m for m in model.modules() if next(m.children(), None) is None}
-    walk = _Walk(model, [], {}, Counter(), 0)
-    kept: dict[int, torch.Tensor] = {}  # keeps outputs alive so that their ids stay unique
+    walk = _Walk(None, [], {}, 0)
 
-    def hook(module, inputs, output):
-        t = next(tensors((output,), {}), None)
-        if t is None:
-            return
-        name = names[module]
-        walk.calls[name] += 1
-        walk.first_rf.setdefault(name, getattr(t, "_rf", (GLOBAL, GLOBAL)))
-        per_sample = math.prod(t.shape[1:])
-        base = t if t._base is None else t._base
-        if module in leaves and id(base) not in kept:
-            kept[id(base)] = base
-            walk.activation_bytes += batch * per_sample * t.element_size()
+    def run(empty: torch.nn.Module, x: torch.Tensor) -> None:
+        walk.cpu_model = empty
+        names = {m: n for n, m in empty.named_modules()}
+        kept: dict[int, torch.Tensor] = {}  # keeps outputs alive so that their ids stay unique
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    x._rf = (1, 1)
-    try:
-        with RFMode(), torch.no_grad():
-            stats = torchinfo.summary(model, input_data=[x], device=x.device, verbose=0, mode="eval")
-    except RuntimeError as err:  # torchinfo wraps the network's own error
-        raise (err.__cause__ if isinstance(err.__cause__, (RuntimeError, ValueError)) else err) from None
-    finally:
-        for h in handles:
-            h.remove()
-        torchinfo_impl.clear_cached_forward_pass()  # torchinfo keeps every summary in a global otherwise
-    done = {model}
-    for info in stats.summary_list:
-        if info.module in done:
-            continue  # a later call of a module already listed
-        done.add(info.module)
-        out = tuple(info.output_size) if info.output_size else None
-        out = (batch, *out[1:]) if out else None
-        walk.rows.append(_Row(names[info.module], info.depth, info.class_name, out))
-    for m, name in names.items():  # modules the forward pass never ran still own parameters
-        if m not in done:
-            walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
+        def count_bytes(module, inputs, output):  # distinct leaf outputs: in-place results and views once
+            t = next(tensors((output,), {}), None)
+            base = None if t is None else (t if t._base is None else t._base)
+            if base is not None and id(base) not in kept:
+                kept[id(base)] = base
+                walk.activation_bytes += shape[0] * math.prod(t.shape[1:]) * t.element_size()
+
+        leaves = [m for m in empty.modules() if next(m.children(), None) is None]
+        handles = [m.register_forward_hook(count_bytes) for m in leaves]
+        try:
+            stats = torchinfo.summary(empty, input_data=[x], device=x.device, verbose=0, mode="eval")
+        except RuntimeError as err:  # torchinfo wraps the network's own error
+            raise (err.__cause__ if isinstance(err.__cause__, (RuntimeError, ValueError)) else err) from None
+        finally:
+            for h in handles:
+                h.remove()
+            torchinfo_impl.clear_cached_forward_pass()  # torchinfo keeps every summary in a global otherwise
+        done = {empty}
+        for info in stats.summary_list:
+            if info.module in done:
+                continue  # a later call of a module already listed
+            done.add(info.module)
+            out = tuple(info.output_size) if info.output_size else None
+            out = (shape[0], *out[1:]) if out else None
+            walk.rows.append(_Row(names[info.module], info.depth, info.class_name, out))
+        for m, name in names.items():  # modules the forward pass never ran still own parameters
+            if m not in done:
+                walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
+
+    walk.traced = trace(model, shape, run)
     return walk
 
 
@@ -364,20 +355,21 @@ def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optiona
             macs = sum(rest.values())
             records.append(LayerRecord(f"{name}.(ops)" if name else "(ops)", "+".join(sorted(rest)),
                                        parent_depth + 1, None, None, None, 0, 0, macs, percent(macs), None, None,
-                                       walk.calls.get(name, 1), True))
+                                       walk.traced[name].calls if name in walk.traced else 1, True))
 
     open_rows: list[tuple[str, int]] = [("", 0)]
     for row in walk.rows:
         while len(open_rows) > 1 and not row.name.startswith(open_rows[-1][0] + "."):
             close(*open_rows.pop())
         m = modules[row.name]
-        rf, stride = walk.first_rf.get(row.name, (GLOBAL, GLOBAL))
+        traced = walk.traced.get(row.name)
+        rf, stride = (traced.receptive_field, traced.stride) if traced else (GLOBAL, GLOBAL)
         macs = sum(by_module.get(row.name, {}).values())
         kernel = _pair(getattr(m, "kernel_size", None))
         records.append(LayerRecord(row.name, row.type, row.depth, row.output_shape, kernel,
                                    _pair(getattr(m, "stride", None)) if kernel else None, own[row.name],
                                    own_trainable[row.name], macs, percent(macs), rf, stride,
-                                   walk.calls.get(row.name, 0), True))
+                                   traced.calls if traced else 0, True))
         open_rows.append((row.name, row.depth))
     while open_rows:
         close(*open_rows.pop())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -133,11 +134,15 @@ def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
 
 
-def trace(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, TracedModule]:
+def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
+          run: Optional[Callable[[torch.nn.Module, torch.Tensor], object]] = None) -> dict[str, TracedModule]:
     """Record every module's output shape, receptive field and cumulative stride for a (N, C, H, W)
     input, in call order, from one forward pass of an empty batch (N = 0) through an uninitialised
     CPU copy of ``model``: no compute and no memory at any size. Shapes are reported for batch N
     (every op of these networks treats samples independently). ``model`` is not changed.
+
+    ``run(copy, x)`` makes the forward pass (default ``copy(x)``); the summary's walk passes one that
+    runs it through torchinfo and adds hooks of its own to ``copy``.
 
     Raises:
         UsageError: the input is too small for some layer (names the first one and the nearest
@@ -164,7 +169,7 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...]) -> dict[str, Tra
         x = torch.empty((0, *input_shape[1:]), device="cpu")
         x._rf = (1, 1)
         with RFMode(), torch.no_grad():
-            empty(x)
+            (run or (lambda m, t: m(t)))(empty, x)
     except (RuntimeError, ValueError) as err:
         raise input_error(model, input_shape, err) from None
     finally:
