@@ -1,4 +1,5 @@
-"""Shared test helpers: the reference facts in ../shared/reference and the float64 fingerprint."""
+"""Shared test helpers: the reference facts in tests/reference (copied into the repository, see its
+README) and the float64 fingerprint."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "reference"
 
 
 def load_reference(name: str) -> dict:
     """One reference file's ``models`` dict (``torchvision``, ``timm`` or ``cifar``)."""
     path = REFERENCE / f"{name}_resnets.json"
     if not path.exists():
-        pytest.fail(f"reference file {path} is missing: the tests need ../shared/reference beside the repo")
+        pytest.fail(f"reference file {path} is missing from the repository")
     return json.loads(path.read_text())
 
 
@@ -24,7 +25,7 @@ def variant_names() -> list[str]:
 
 
 def fingerprint(model, input_shape) -> dict:
-    """The float64 forward-pass fingerprint of shared/reference/README.md."""
+    """The float64 forward-pass fingerprint of tests/reference/README.md."""
     import torch
 
     model = model.double().eval()

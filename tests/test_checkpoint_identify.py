@@ -1,5 +1,5 @@
 """Identifying a ResNet from its state_dict ({key: shape}): every variant round trip, the real
-libraries' key layouts (shared/reference), custom specs, and corruptions. No files here."""
+libraries' key layouts (tests/reference), custom specs, and corruptions. No files here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The builder against the reference implementations (shared/reference): parameters, state_dict
+"""The builder against the reference implementations (tests/reference): parameters, state_dict
 keys and shapes, per-module output shapes, encoder feature info and the float64 fingerprint."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`resnet-cli skips` and `encoder_stages`: stage shapes against torchvision and timm (shared/reference),
+"""`resnet-cli skips` and `encoder_stages`: stage shapes against torchvision and timm (tests/reference),
 the U-Net decoder check, suggested sizes, dilated encoders and error handling."""
 
 from __future__ import annotations
