@@ -38,6 +38,7 @@ class BenchConfig:
         threads: ``torch.set_num_threads`` value, or None for torch's default.
         peak_tflops: the peak to divide by, or None to measure it.
         force: run on CPU even when the activation estimate exceeds the available RAM.
+        retry: halve the batch after an out-of-memory failure (False: ``--no-retry``, fail instead).
     """
 
     variant: str
@@ -57,6 +58,7 @@ class BenchConfig:
     threads: Optional[int]
     peak_tflops: Optional[float]
     force: bool
+    retry: bool = True
 
 
 def parse_batches(text: str) -> tuple[int, ...]:

@@ -16,8 +16,9 @@ FLOPS_CONVENTION = "conv+linear FLOPs (2 per MAC; biases, norms, activations, po
 class LatencyStats:
     """Distribution of per-iteration forward latencies of one batch, in milliseconds.
 
-    ``std`` is the sample standard deviation (n - 1; 0 for one sample); ``p5`` and ``p95`` are linear
-    interpolations between order statistics (numpy's default 'linear' method).
+    ``std`` is the sample standard deviation (n - 1; 0 for one sample); the percentiles ``p5`` ..
+    ``p99`` are linear interpolations between order statistics (numpy's default 'linear' method);
+    ``iqr`` is the interquartile range ``p75 - p25``.
     """
 
     median: float
@@ -27,6 +28,11 @@ class LatencyStats:
     p95: float
     min: float
     max: float
+    p25: float = float("nan")
+    p75: float = float("nan")
+    p90: float = float("nan")
+    p99: float = float("nan")
+    iqr: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -120,11 +126,14 @@ class Peak:
         tflops: TFLOP/s (1e12 FLOP/s; an n x n x n GEMM is 2 n^3 FLOPs).
         source: ``measured`` (a square GEMM timed on the spot) or ``--peak-tflops`` (given by the user).
         gemm_size: n of the measured GEMM (None when given).
+        busy: True when other processes held the CPU cores during the probe (its threads got well under
+            their share of CPU time), so the rate is too low to divide by.
     """
 
     tflops: float
     source: str
     gemm_size: Optional[int] = None
+    busy: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,7 @@ class BenchReport:
         results: one per batch size, in the order run.
         warnings: plain-words warnings (also printed on stderr).
         interrupted: True when Ctrl-C cut the run short.
+        param_count: parameters of the network (``numel`` summed; buffers excluded).
     """
 
     variant: str
@@ -162,3 +172,4 @@ class BenchReport:
     results: list[BenchResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    param_count: Optional[int] = None
