@@ -96,3 +96,36 @@ def parse_device(text: str) -> str:
     if not match or (match.group(2) is not None and match.group(1) != "cuda"):
         raise UsageError(f"--device {text!r} is not a device; use cpu, cuda, cuda:N (N = GPU index) or mps")
     return value
+
+
+def parse_dtypes(text: str) -> tuple[str, ...]:
+    """``"fp32"`` or ``"fp32,bf16"`` (case-insensitive) -> dtype keys in the given order, duplicates dropped.
+
+    Raises:
+        UsageError: an empty item or a name that is not one of :data:`DTYPES`.
+    """
+    out: list[str] = []
+    for item in (t.strip().lower() for t in str(text).split(",")):
+        if item not in DTYPES:
+            shown = repr(item) if item else "an empty item"
+            raise UsageError(f"--dtype {shown} is not a dtype; give fp32, fp16 or bf16, or a comma list such as "
+                             "fp32,bf16")
+        if item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+#: ``--channels-last`` values and the layouts (channels_last flags) they stand for.
+LAYOUTS = {"on": (True,), "off": (False,), "both": (False, True)}
+
+
+def parse_layouts(text: str | None) -> tuple[bool, ...]:
+    """``--channels-last``: absent or ``off`` -> NCHW; ``on`` (or the bare flag) -> NHWC; ``both`` -> each.
+
+    Raises:
+        UsageError: any other value.
+    """
+    value = "off" if text is None else str(text).strip().lower()
+    if value not in LAYOUTS:
+        raise UsageError(f"--channels-last {text!r} is not one of on, off, both (--channels-last alone means on)")
+    return LAYOUTS[value]

@@ -151,7 +151,7 @@ class BenchReport:
         results: one per batch size, in the order run.
         warnings: plain-words warnings (also printed on stderr).
         interrupted: True when Ctrl-C cut the run short.
-        param_count: parameters of the network (``numel`` summed; buffers excluded).
+        params: parameters of the network (``numel`` summed; buffers excluded).
     """
 
     variant: str
@@ -172,4 +172,102 @@ class BenchReport:
     results: list[BenchResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
-    param_count: Optional[int] = None
+    params: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One case of a grid (a variant in one dtype, layout and batch), its rounds pooled.
+
+    Attributes:
+        case: the case's name, ``VARIANT/DTYPE/bBATCH/LAYOUT`` (layout ``nchw`` or ``nhwc``), e.g.
+            ``resnet50/bf16/b64/nhwc``; index: its place in the grid (1-based, the order run).
+        variant, spec, dtype, batch_size (measured), requested_batch_size, channels_last: the settings.
+        retried: True when an out-of-memory retry measured a smaller batch than asked.
+        rounds: rounds that finished (of the grid's ``rounds``); iterations: timed iterations pooled.
+        latency_ms: statistics of every timed iteration of every round; round_medians_ms: each round's
+            median (what the significance test compares when there are two rounds or more).
+        images_per_sec: ``batch_size / pooled median``; tflops: achieved TFLOP/s at that median;
+            utilization: ``tflops / peak_tflops``; peak_tflops: the best peak GEMM measured for the dtype.
+        peak_memory_bytes, peak_reserved_bytes: the largest over the rounds (see ``BenchResult``).
+        first_call_ms: median over rounds of the first forward call.
+        flops_per_image: conv+linear FLOPs of one image; gmacs: ``flops_per_image / 2 / 1e9``, GMACs of
+            one image (timm's ``infer_gmacs``); params: parameters; param_count: the same in millions
+            (timm's ``param_count``).
+        relative: this case's images/s over the reference's (None for the reference itself or without
+            a measurement); relative_low, relative_high: its interval at the grid's ``confidence``;
+            p_value: Welch's t-test of equal throughput; significant: whether the interval excludes 1
+            (None for the reference); test: ``rounds`` (per-round medians) or ``iterations``.
+        error: why the case has no (or fewer) rounds: a crash, an out-of-memory with ``--no-retry``.
+        warnings: this case's plain-words warnings.
+        input_size: (C, H, W) of one image.
+    """
+
+    case: str
+    index: int
+    variant: str
+    spec: str
+    dtype: str
+    batch_size: int
+    requested_batch_size: int
+    channels_last: bool
+    retried: bool
+    rounds: int
+    iterations: int
+    latency_ms: Optional[LatencyStats]
+    round_medians_ms: list[float]
+    images_per_sec: Optional[float]
+    tflops: Optional[float]
+    utilization: Optional[float]
+    peak_tflops: Optional[float]
+    peak_memory_bytes: Optional[int]
+    peak_reserved_bytes: Optional[int]
+    first_call_ms: Optional[float]
+    flops_per_image: Optional[int]
+    gmacs: Optional[float]
+    params: Optional[int]
+    param_count: Optional[float]
+    relative: Optional[float] = None
+    relative_low: Optional[float] = None
+    relative_high: Optional[float] = None
+    p_value: Optional[float] = None
+    significant: Optional[bool] = None
+    test: Optional[str] = None
+    error: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
+    input_size: Optional[tuple[int, int, int]] = None
+
+
+@dataclass(frozen=True)
+class GridReport:
+    """A ``resnet-cli bench`` run over several cases.
+
+    Attributes:
+        device: the device asked for; process: ``subprocess`` (a fresh interpreter per case and round)
+            or ``same-process``; rounds: rounds asked for (cases alternate within each round).
+        warmup, iters, min_time_s: the loop settings of one round (``--iters`` / ``--min-time`` divided
+            over the rounds); threads, compile_mode: as in ``BenchReport``.
+        reference: the case the relative speeds divide by; confidence: of the intervals (0.99).
+        sort: the row order (``run``, ``throughput``, ``latency`` or ``name``).
+        flops_convention: what ``flops_per_image`` and ``tflops`` count.
+        environment: the first finished run's environment block (see ``Environment``), None if none ran.
+        cases: one per case, in ``sort`` order.
+        warnings: plain-words warnings (also on stderr); interrupted: Ctrl-C cut the grid short.
+    """
+
+    device: str
+    process: str
+    rounds: int
+    warmup: int
+    iters: Optional[int]
+    min_time_s: Optional[float]
+    threads: Optional[int]
+    compile_mode: Optional[str]
+    reference: str
+    confidence: float
+    sort: str
+    flops_convention: str
+    environment: Optional[dict]
+    cases: list[CaseResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False

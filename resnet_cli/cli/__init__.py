@@ -42,6 +42,21 @@ def _caused_by_ctrl_c(exc: BaseException) -> bool:
     return False
 
 
+#: Options whose value may be left out (click's options always take one): the first choice is implied.
+_OPTIONAL_VALUES = {"--channels-last": ("on", "off", "both")}
+
+
+def _optional_values(args: list) -> list:
+    """``--channels-last`` alone means ``--channels-last on``; ``--channels-last both`` keeps its value."""
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        choices = _OPTIONAL_VALUES.get(arg)
+        if choices and (i + 1 == len(args) or str(args[i + 1]).lower() not in choices):
+            out.append(choices[0])
+    return out
+
+
 class _App(TyperGroup):
     """Turns every failure into one line on stderr and the documented exit code."""
 
@@ -54,7 +69,7 @@ class _App(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args or os.environ.get("RESNET_CLI_DEBUG") == "1"
-        args = [a for a in args if a != "--debug"]
+        args = _optional_values([a for a in args if a != "--debug"])
         try:
             result = super().main(args, prog_name or "resnet-cli", complete_var, standalone_mode=False, **extra)
         except Exit as exc:

@@ -6,7 +6,7 @@ import enum
 import os
 import sys
 from contextlib import nullcontext
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -69,14 +69,17 @@ class _Reporter:
 
 @app.command("bench")
 def bench(
-    variant: Optional[str] = typer.Argument(None, metavar="VARIANT_OR_SPEC", help=VARIANT_HELP),
+    variants: Optional[List[str]] = typer.Argument(None, metavar="VARIANT_OR_SPEC...", help=VARIANT_HELP + " Several "
+                                                  "variants (and comma lists in --dtype) make a grid of cases."),
     device: str = typer.Option("cpu", "--device", "-d", help="cpu, cuda, cuda:N or mps."),
     batch: Optional[str] = typer.Option(None, "--batch", "-b",
                                         help="Batch size, or a comma list for a sweep: 64 or 1,8,32,64 [default: 32]."),
     size: Optional[str] = size_option(),
-    dtype: Dtype = typer.Option(Dtype.fp32, "--dtype", case_sensitive=False,
-                                help="fp32, fp16 or bf16 (weights and input cast to it; not autocast)."),
-    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for weights and input."),
+    dtype: str = typer.Option("fp32", "--dtype", help="fp32, fp16 or bf16, or a comma list for a grid: fp32,bf16 "
+                              "(weights and input cast to it; not autocast)."),
+    channels_last: Optional[str] = typer.Option(None, "--channels-last", metavar="[on|off|both]",
+                                                help="NHWC memory format for weights and input; 'both' runs each "
+                                                "layout as a case of a grid."),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the model (compile time reported apart)."),
     compile_mode: Optional[CompileMode] = typer.Option(None, "--compile-mode", case_sensitive=False,
                                                        help="torch.compile mode (implies --compile)."),
@@ -98,10 +101,23 @@ def bench(
     num_classes: Optional[int] = num_classes_option(),
     weights: Optional[str] = weights_option(),
     strict: bool = strict_option(),
+    grid: bool = typer.Option(False, "--grid", help="The grid table even for one variant in one setting (each "
+                              "batch of --batch a case)."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help="Grid: rounds of all cases in turn; "
+                                         "--iters/--min-time are split over them [default: 3]."),
+    reference: Optional[str] = typer.Option(None, "--reference", metavar="CASE", help="Grid: the case relative "
+                                            "speeds divide by, a number or a name such as resnet50/fp32/b64/nchw "
+                                            "[default: the first]."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="Grid rows: throughput, latency or name [default: as run]."),
+    same_process: bool = typer.Option(False, "--same-process", help="Grid: run every case in this process "
+                                      "instead of a fresh one per case and round."),
+    no_retry: bool = typer.Option(False, "--no-retry", help="Fail on out-of-memory instead of halving the batch."),
     fmt: Format = format_option(),
 ) -> None:
-    """Time forward passes: latency distribution, images/s, TFLOP/s, utilisation and peak memory per batch."""
-    from ..bench.config import DEFAULT_BATCH, DEFAULT_MIN_TIME_S, BenchConfig, parse_batches, parse_device
+    """Time forward passes: latency distribution, images/s, TFLOP/s, utilisation and peak memory per batch;
+    with several variants, dtypes or layouts, a grid of cases with relative speeds."""
+    from ..bench.config import (DEFAULT_BATCH, DEFAULT_MIN_TIME_S, BenchConfig, parse_batches, parse_device,
+                                parse_dtypes, parse_layouts)
     from ..models import input_hw
 
     if iters is not None and min_time is not None:
@@ -112,17 +128,38 @@ def bench(
         raise UsageError(f"--peak-tflops {peak_tflops!r} must be a positive number of TFLOP/s")
     batches = parse_batches(batch) if batch is not None else (DEFAULT_BATCH,)
     device_name = parse_device(device)
+    dtypes, layouts = parse_dtypes(dtype), parse_layouts(channels_last)
+    variants = list(variants or [None])
+    if sort is not None and sort.strip().lower() not in ("throughput", "latency", "name"):
+        raise UsageError(f"--sort {sort!r} is not one of throughput, latency, name")
+    is_grid = (len(variants) > 1 or len(dtypes) > 1 or len(layouts) > 1 or grid or rounds is not None
+               or reference is not None or sort is not None or same_process)
+    if is_grid and max_batch:
+        raise UsageError("--max-batch measures one case; give --batch sizes for a grid")
+    if weights is not None and len(variants) > 1:
+        raise UsageError("--weights loads one network; give one VARIANT with --weights, or several without it")
     if save is not None:
         from ..bench.save import check_appendable
 
         check_appendable(save)
-    name, spec, state_dict = load_network(variant, weights, strict, in_chans, num_classes)
     mode = compile_mode.value if compile_mode is not None else ("default" if compile_ else None)
     min_time_s = DEFAULT_MIN_TIME_S if min_time is None else min_time
+    networks = [load_network(v, weights, strict, in_chans, num_classes) for v in variants]
+    if is_grid:
+        from .bench_grid import GridOptions, run_grid
+
+        run_grid(GridOptions(networks=[(n, s, input_hw(s, size)) for n, s, _ in networks], weights=weights,
+                             strict=strict, device=device_name, dtypes=dtypes, layouts=layouts, batches=batches,
+                             compile_mode=mode, warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads,
+                             peak_tflops=peak_tflops, force=force, retry=not no_retry, rounds=rounds or 3,
+                             reference=reference, sort=(sort or "run").strip().lower(), same_process=same_process),
+                 fmt, save)
+        return
+    name, spec, state_dict = networks[0]
     cfg = BenchConfig(variant=name, spec=spec, state_dict=state_dict, strict=strict, device=device_name,
-                      dtype=dtype.value, channels_last=channels_last, compile_mode=mode, batches=batches,
+                      dtype=dtypes[0], channels_last=layouts[0], compile_mode=mode, batches=batches,
                       max_batch=max_batch, size=input_hw(spec, size), warmup=warmup, iters=iters,
-                      min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops, force=force)
+                      min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops, force=force, retry=not no_retry)
     _run(cfg, fmt, save)
 
 
