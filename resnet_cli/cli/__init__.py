@@ -124,7 +124,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Inspect and benchmark ResNets."""
 
 
-from . import bench_cmd, inspect_cmd, list_cmd, skips_cmd, summary_cmd  # noqa: E402,F401  (registers the commands)
+from . import bench_cmd, inspect_cmd, list_cmd, plot_cmd, skips_cmd, summary_cmd  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

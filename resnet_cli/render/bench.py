@@ -21,7 +21,9 @@ COLUMNS = ["variant", "device", "dtype", "channels_last", "compile_mode", "input
            "requested_batch_size", "iterations", "latency_median_ms", "latency_mean_ms", "latency_std_ms",
            "latency_p5_ms", "latency_p95_ms", "latency_min_ms", "latency_max_ms", "images_per_sec", "tflops",
            "utilization", "peak_tflops", "peak_memory_bytes", "peak_reserved_bytes", "first_call_ms",
-           "compile_ms", "outliers", "complete"]
+           "compile_ms", "outliers", "complete", "latency_p25_ms", "latency_p75_ms", "latency_p90_ms",
+           "latency_p99_ms", "latency_iqr_ms", "param_count", "gmacs", "infer_samples_per_sec", "infer_step_time",
+           "infer_batch_size", "infer_img_size"]
 NUMERIC = [c for c in COLUMNS if c not in ("variant", "device", "dtype", "channels_last", "compile_mode",
                                            "input_size", "complete")]
 _BAR_WIDTH = 40
@@ -49,7 +51,12 @@ def rows(report) -> list[dict]:
             "utilization": r.utilization, "peak_tflops": report.peak.tflops if report.peak else None,
             "peak_memory_bytes": r.peak_memory_bytes, "peak_reserved_bytes": r.peak_reserved_bytes,
             "first_call_ms": r.first_call_ms, "compile_ms": r.compile_ms, "outliers": r.outliers,
-            "complete": r.complete,
+            "complete": r.complete, "latency_p25_ms": lat.p25, "latency_p75_ms": lat.p75, "latency_p90_ms": lat.p90,
+            "latency_p99_ms": lat.p99, "latency_iqr_ms": lat.iqr,
+            # timm benchmark.py's names and units: parameters in millions, GMACs of one image
+            "param_count": report.params / 1e6 if report.params else None,
+            "gmacs": report.flops_per_image / 2 / 1e9, "infer_samples_per_sec": r.images_per_sec,
+            "infer_step_time": lat.median, "infer_batch_size": r.batch_size, "infer_img_size": report.input_size[-1],
         })
     return [{k: _sig(v) for k, v in row.items()} for row in out]
 
