@@ -74,7 +74,12 @@ def summary_table(s) -> list:
     totals.add_row("Memory", "", f"{m.dtype}: {memory}")
     totals.add_row("Training", f"~{human_bytes(m.training_bytes, 2)}",
                    "estimate, Adam: input + 4 x params (weights, grads, 2 moments) + buffers + activations")
-    return [LinesTable(title, _HEADER, cells, _RIGHT), totals]
+    # on a terminal: stages (the network's children that have rows below them) bold, rows that do no
+    # multiply-accumulate dim, and a bar of each row's share of the MACs after "% MACs"
+    styles = ["bold" if r.depth == 1 and not r.is_leaf else "dim" if r.macs == 0 else "" for r in s.layers]
+    bars = [r.macs_percent / 100 for r in s.layers]
+    return [LinesTable(title, _HEADER, cells, _RIGHT, styles=styles, bars=bars, bar_after=6, bar_header="share"),
+            totals]
 
 
 _HEADER = ["Layer", "Type", "Output shape", "Kernel/stride", "Params", "MACs", "% MACs", "RF", "Stride"]
