@@ -195,7 +195,11 @@ class Grid:
 
 # --- pooling and comparing -----------------------------------------------------------------------------
 def _shape_of(text: str) -> str:
-    """A warning with its figures blanked: the same warning from several runs differs only there."""
+    """A warning with its figures blanked (the same warning from several runs differs only there); a
+    leading case name (``resnet18/fp32/b4/nchw: ...``) is kept whole, it tells cases apart."""
+    head, sep, rest = text.partition(": ")
+    if sep and "/" in head and " " not in head.split("/", 1)[1]:
+        return head + sep + re.sub(r"\d+(\.\d+)?", "#", rest)
     return re.sub(r"\d+(\.\d+)?", "#", text)
 
 

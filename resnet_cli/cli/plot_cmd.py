@@ -44,7 +44,8 @@ def plot(
         return
     columns = width or min(120, max(40, _terminal_columns()))
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    typer.echo(view.terminal(points, columns, height, color, title))
+    unicode = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "").startswith("utf")
+    typer.echo(view.terminal(points, columns, height, color, title, unicode))
 
 
 def _terminal_columns() -> int:

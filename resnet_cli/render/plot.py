@@ -44,28 +44,37 @@ def _case_label(label: str, p) -> str:
     return f"{label} b{p.batch_size}"
 
 
-def terminal(points: Sequence, width: int, height: int, color: bool, title: str) -> str:
-    """The three plots as text for a terminal ``width`` columns wide (plotext)."""
+#: One marker per series, so the series differ without colour too (ASCII ones without UTF-8).
+MARKERS = ("●", "■", "▲", "◆", "○", "□", "✗", "+")
+ASCII_MARKERS = ("o", "x", "+", "*", "#", "@", "%", "&")
+
+
+def terminal(points: Sequence, width: int, height: int, color: bool, title: str, unicode: bool = True) -> str:
+    """The three plots as text for a terminal ``width`` columns wide (plotext); each plot is followed by
+    a legend line naming the series' markers (plotext's own legend box would hide points)."""
     try:
         import plotext
     except ImportError:
         raise RuntimeFailure("the terminal plot needs plotext: pip install plotext (or write a file with "
                              "-o plot.svg, which needs matplotlib)") from None
     groups = series(points)
+    markers = MARKERS if unicode else ASCII_MARKERS
+    marker = {label: markers[i % len(markers)] for i, label in enumerate(groups)}
+    legend = "   ".join(f"{marker[label]} {label}" for label in groups)
+    plotext.terminal.limit(False, False)  # the size asked for, not capped at the terminal's
     fig = plotext.figure
     out = []
 
-    def finish(plot_title: str, xlabel: str, ylabel: str) -> None:
+    def finish(plot_title: str, xlabel: str, ylabel: str, with_legend: bool = True) -> None:
         fig.title(plot_title)
         fig.label(xlabel, axis="x")
         fig.label(ylabel, axis="y")
-        out.append(fig.build().string(colorless=not color))
+        out.append(fig.build().string(colorless=not color) + ("\n" + legend if with_legend else ""))
 
     fig.clear()
     fig.plot_size(width, height)
     for label, ps in groups.items():
-        s = fig.signal([p.batch_size for p in ps], [p.images_per_sec for p in ps])
-        s.label(label)
+        s = fig.signal([p.batch_size for p in ps], [p.images_per_sec for p in ps], marker=marker[label])
         s.lines()
         fig.draw(s)
     finish(f"{title}: images/s by batch size", "batch", "images/s")
@@ -74,18 +83,17 @@ def terminal(points: Sequence, width: int, height: int, color: bool, title: str)
     fig.clear()
     fig.plot_size(width, max(height, 3 * len(cases) + 6))
     fig.draw(fig.box([name for name, _ in cases], [_box(p) for _, p in cases], orientation="h"))
-    finish("latency, ms: box p25-p75, median, whiskers p5-p95", "ms", "")
+    finish("latency, ms: box p25-p75, median, whiskers p5-p95", "ms", "", with_legend=False)
 
     fig.clear()
     fig.plot_size(width, height)
     for label, ps in groups.items():
         with_macs = [p for p in ps if p.gmacs is not None]
         if with_macs:
-            s = fig.signal([p.gmacs for p in with_macs], [p.images_per_sec for p in with_macs])
-            s.label(label)
-            fig.draw(s)
+            fig.draw(fig.signal([p.gmacs for p in with_macs], [p.images_per_sec for p in with_macs],
+                                marker=marker[label]))
     finish("images/s by GMACs per image (one point per case)", "GMACs per image", "images/s")
-    return "\n".join(out)
+    return "\n\n".join(out)
 
 
 def write_file(points: Sequence, path: str, title: str) -> None:
