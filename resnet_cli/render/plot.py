@@ -141,7 +141,9 @@ def write_file(points: Sequence, path: str, title: str) -> None:
         with_macs = [p for p in ps if p.gmacs is not None]
         dots = ax3.scatter([p.gmacs for p in with_macs], [p.images_per_sec for p in with_macs], label=label)
         dots.set_gid(f"macs-{i}")
-    ax3.set_xscale("log")
+    macs = [p.gmacs for p in points if p.gmacs]
+    if macs and max(macs) > 10 * min(macs):  # a wide range of networks: log scale
+        ax3.set_xscale("log")
     ax3.set_xlabel("GMACs per image (conv+linear; 1 MAC = 2 FLOPs)")
     ax3.set_ylabel("images/s")
     ax3.set_title("throughput by compute per image (one point per case)")
