@@ -123,9 +123,11 @@ def test_table_sort_and_csv(tmp_path):
         assert float(r["infer_samples_per_sec"]) == float(r["images_per_sec"])
         assert float(r["infer_step_time"]) == float(r["latency_median_ms"]) and r["infer_batch_size"] == "32"
         assert r["infer_img_size"] == "32" and float(r["gmacs"]) > 0 and float(r["param_count"]) > 0
-    result = bench(TINY, "--dtype", "fp32,bf16", "--same-process", "--rounds", "1", "--iters", "3", *FAST)
+    result = bench(TINY, "--dtype", "fp32,bf16", "--channels-last", "both", "--same-process", "--rounds", "1",
+                   "--iters", "3", *FAST)
     assert result.exit_code == 0, result.stderr
     assert "vs #1" in result.stdout and "reference" in result.stdout and "bf16" in result.stdout
+    assert result.stdout.count(" nhwc ") == 2 and result.stdout.count(" nchw ") == 2
     assert "one round: the significance test sees only the iterations" in result.stderr
 
 
@@ -238,3 +240,46 @@ def test_cpu_dtype_without_native_instructions_is_named_with_the_faster_choice()
     assert cpu_dtype_warning("bf16", {"asimd", "bf16"}) is None  # ARM's BF16 extension
     assert "no native fp16" in cpu_dtype_warning("fp16", {"avx512f", "avx512_bf16"})
     assert cpu_dtype_warning("fp16", {"avx512fp16"}) is None and cpu_dtype_warning("fp32", set()) is None
+
+
+def fake_run(batch, times, requested=None, warnings=()):
+    """A worker answer's ``run`` as the worker writes it (only the keys the grid reads)."""
+    result = {"batch_size": batch, "requested_batch_size": requested or batch, "peak_memory_bytes": 1000,
+              "peak_reserved_bytes": None, "first_call_ms": 5.0, "warmup_stable": True, "warmup_iterations": 5}
+    report = {"results": [result], "peak": {"tflops": 2.0, "source": "measured", "gemm_size": 1024, "busy": False},
+              "flops_per_image": 2_000_000_000, "params": 1_500_000, "spec": "resnet18", "warnings": list(warnings),
+              "input_size": [3, 32, 32], "environment": {"device": "cuda:0", "device_name": "GPU"}}
+    return {"report": report, "times_ms": list(times)}
+
+
+def test_pooling_an_oom_retried_case_and_its_row():
+    from rich.console import Console
+
+    from resnet_cli.render import grid as view
+
+    cases = g.expand([("a", "resnet18", (32, 32))], ("fp32",), (False,), (8, 16))
+    runs = iter([fake_run(8, [10.0, 10.5, 9.5, 10.0]), fake_run(8, [20.0, 20.5, 19.5], requested=16),
+                 fake_run(8, [10.2, 9.8, 10.1]), fake_run(8, [20.2, 19.8, 20.1], requested=8)])
+    jobs = []
+
+    def run(job):
+        jobs.append(job)
+        return {"ok": True, "run": next(runs)}
+
+    grid = g.Grid(cases, lambda c, b, p: {"case": c.name, "batch": b, "peak": p}, run, rounds=2)
+    grid.run()
+    # the second round of the retried case asks for the batch that ran; the peak measured once is handed on
+    assert [j["batch"] for j in jobs] == [8, 16, 8, 8] and [j["peak"] for j in jobs] == [None, 2.0, 2.0, 2.0]
+    rep = g.report(grid, 0, device="cuda", process="subprocess", warmup=5, iters=3, min_time_s=None, threads=None,
+                   compile_mode=None, sort="run")
+    first, retried = rep.cases
+    assert retried.retried and retried.batch_size == 8 and retried.requested_batch_size == 16
+    assert retried.latency_ms.median == pytest.approx(20.05) and retried.iterations == 6
+    assert first.latency_ms.median == 10.0 and retried.relative == pytest.approx(10.0 / 20.05, rel=1e-9) and retried.significant is True
+    assert retried.images_per_sec == pytest.approx(8 / 20.05e-3) and retried.utilization == pytest.approx(
+        2e9 * 8 / 20.05e-3 / 1e12 / 2.0)
+    assert any("batch 16 ran out of memory; batch 8 was measured" in w for w in rep.warnings)
+    buf = io.StringIO()
+    for r in view.renderables(rep):
+        Console(file=buf, width=250).print(r)
+    assert "8 (of 16, OOM)" in buf.getvalue() and "slower" in buf.getvalue()
