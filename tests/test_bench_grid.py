@@ -283,3 +283,32 @@ def test_pooling_an_oom_retried_case_and_its_row():
     for r in view.renderables(rep):
         Console(file=buf, width=250).print(r)
     assert "8 (of 16, OOM)" in buf.getvalue() and "slower" in buf.getvalue()
+
+
+def test_peak_probe_grows_past_small_gemms_and_reads_its_cpu_share(monkeypatch):
+    import torch
+
+    from resnet_cli.bench import device
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        peak = device.measure_peak(torch.device("cpu"), "fp32", max_n=1024, budget_s=0.5)
+        assert peak.gemm_size in (512, 1024) and peak.tflops > 0  # never the 256 that reads 10x low
+        monkeypatch.setattr(device.time, "process_time", lambda: 0.0)  # the GEMM's threads got no CPU time
+        assert device.measure_peak(torch.device("cpu"), "fp32", max_n=512).busy is True
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_busy_peak_probe_is_a_warning(monkeypatch):
+    from resnet_cli.bench import session
+    from resnet_cli.bench.records import Peak
+
+    monkeypatch.setattr(session, "measure_peak", lambda device, dtype: Peak(0.001, "measured", 512, busy=True))
+    result = bench(TINY, "--size", "32", "--warmup", "1", "--threads", "1", "--iters", "3", "--batch", "1",
+                   "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["peak"]["busy"] is True
+    assert any("too busy to measure the peak GEMM rate" in w and "--peak-tflops" in w for w in data["warnings"])

@@ -246,6 +246,7 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
     peak_tflops = given_peak or (peak or {}).get("tflops") or (max(peaks) if peaks else None)
     memory = [r["peak_memory_bytes"] for r in results if r["peak_memory_bytes"] is not None]
     reserved = [r["peak_reserved_bytes"] for r in results if r["peak_reserved_bytes"] is not None]
+    first = [r["first_call_ms"] for r in results if r["first_call_ms"] is not None]
     return CaseResult(
         case=case.name, index=index, variant=case.variant, spec=reports[0]["spec"], dtype=case.dtype,
         batch_size=batch, requested_batch_size=case.batch, channels_last=case.channels_last,
@@ -254,7 +255,7 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
         images_per_sec=batch / (stats.median / 1e3), tflops=tflops,
         utilization=tflops / peak_tflops if peak_tflops else None, peak_tflops=peak_tflops,
         peak_memory_bytes=max(memory) if memory else None, peak_reserved_bytes=max(reserved) if reserved else None,
-        first_call_ms=statistics.median(r["first_call_ms"] for r in results), flops_per_image=flops_per_image,
+        first_call_ms=statistics.median(first) if first else None, flops_per_image=flops_per_image,
         gmacs=flops_per_image / 2 / 1e9, params=reports[0].get("params"),
         param_count=reports[0]["params"] / 1e6 if reports[0].get("params") else None, error=error,
         warnings=_case_warnings(case, runs, stats), input_size=tuple(reports[0]["input_size"]))
