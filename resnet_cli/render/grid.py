@@ -88,7 +88,7 @@ def settings_table(report) -> Table:
                      + (f", load average {env['load_average']:.2f}" if env.get("load_average") is not None else "")),
              ("rounds", f"{report.rounds}, cases in turn, {where}; {timing}"),
              ("relative", f"images/s over {report.reference}'s, {100 * report.confidence:.0f}% interval, Welch's "
-                          "t-test on log latency (per-round medians)")]
+                          "t-test on log latency (" + ("per-round medians)" if report.rounds > 1 else "iterations: one round)"))]
     for key, value in lines:
         table.add_row(key, value)
     return table
