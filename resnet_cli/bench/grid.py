@@ -154,8 +154,7 @@ class Grid:
         self.interrupted = False
 
     def _left(self, done: int, spent: float) -> str:
-        remaining = self.rounds * len(self.cases) - done - sum(
-            self.rounds - len(r) for r, e in zip(self.runs, self.errors) if e is not None)
+        remaining = sum(self.rounds - len(r) for r, e in zip(self.runs, self.errors) if e is None)  # this one too
         if done == 0:
             return "time left unknown until the first run ends"
         return f"about {_duration(spent / done * max(remaining, 0))} left"
