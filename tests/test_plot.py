@@ -66,6 +66,11 @@ def test_plot_reads_a_bench_json_document(tmp_path):
     result = cli("plot", str(doc), "--width", "80")
     assert result.exit_code == 0, result.stderr
     assert f"{TINY} fp32" in result.stdout and f"{TINY} bf16" in result.stdout  # the dtype splits the series
+    result = cli("bench", TINY, "--batch", "1,2", *FAST, "--format", "json")  # a single run's document
+    assert result.exit_code == 0, result.stderr
+    doc.write_text(result.stdout)
+    result = cli("plot", str(doc), "-o", str(tmp_path / "single.svg"))
+    assert result.exit_code == 0 and "2 cases, 1 series" in result.stderr
 
 
 def test_bad_and_mixed_files_name_the_line(history, tmp_path):
