@@ -108,7 +108,7 @@ def test_grid_json_cases_carry_the_documented_keys(same_process_run):
         assert lat["iqr"] == pytest.approx(lat["p75"] - lat["p25"])
         assert c["images_per_sec"] == pytest.approx(c["batch_size"] / lat["median"] * 1e3)
         assert c["gmacs"] == pytest.approx(c["flops_per_image"] / 2e9)
-    assert data["cases"][2]["param_count"] == pytest.approx(11.689512, abs=1e-6)  # resnet18: 11,689,512 params
+    assert data["cases"][2]["param_count"] == 11_689_512  # resnet18 (torchvision)
 
 
 def test_table_sort_and_csv(tmp_path):
@@ -247,7 +247,7 @@ def fake_run(batch, times, requested=None, warnings=()):
     result = {"batch_size": batch, "requested_batch_size": requested or batch, "peak_memory_bytes": 1000,
               "peak_reserved_bytes": None, "first_call_ms": 5.0, "warmup_stable": True, "warmup_iterations": 5}
     report = {"results": [result], "peak": {"tflops": 2.0, "source": "measured", "gemm_size": 1024, "busy": False},
-              "flops_per_image": 2_000_000_000, "params": 1_500_000, "spec": "resnet18", "warnings": list(warnings),
+              "flops_per_image": 2_000_000_000, "param_count": 1_500_000, "spec": "resnet18", "warnings": list(warnings),
               "input_size": [3, 32, 32], "environment": {"device": "cuda:0", "device_name": "GPU"}}
     return {"report": report, "times_ms": list(times)}
 

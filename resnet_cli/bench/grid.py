@@ -231,7 +231,7 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
     if not runs:
         none = dict.fromkeys(("latency_ms", "images_per_sec", "tflops", "utilization", "peak_tflops",
                               "peak_memory_bytes", "peak_reserved_bytes", "first_call_ms", "flops_per_image", "gmacs",
-                              "params", "param_count"))
+                              "param_count"))
         return CaseResult(case=case.name, index=index, variant=case.variant, spec=case.spec, dtype=case.dtype,
                           batch_size=case.batch, requested_batch_size=case.batch, channels_last=case.channels_last,
                           retried=False, rounds=0, iterations=0, round_medians_ms=[], error=error, **none)
@@ -255,8 +255,7 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
         utilization=tflops / peak_tflops if peak_tflops else None, peak_tflops=peak_tflops,
         peak_memory_bytes=max(memory) if memory else None, peak_reserved_bytes=max(reserved) if reserved else None,
         first_call_ms=statistics.median(first) if first else None, flops_per_image=flops_per_image,
-        gmacs=flops_per_image / 2 / 1e9, params=reports[0].get("params"),
-        param_count=reports[0]["params"] / 1e6 if reports[0].get("params") else None, error=error,
+        gmacs=flops_per_image / 2 / 1e9, param_count=reports[0].get("param_count"), error=error,
         warnings=_case_warnings(case, runs, stats), input_size=tuple(reports[0]["input_size"]))
 
 

@@ -151,7 +151,8 @@ class BenchReport:
         results: one per batch size, in the order run.
         warnings: plain-words warnings (also printed on stderr).
         interrupted: True when Ctrl-C cut the run short.
-        params: parameters of the network (``numel`` summed; buffers excluded).
+        param_count: parameters of the network, exact (``numel`` summed; buffers excluded; timm's
+            benchmark.py writes millions).
     """
 
     variant: str
@@ -172,7 +173,7 @@ class BenchReport:
     results: list[BenchResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
-    params: Optional[int] = None
+    param_count: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +193,7 @@ class CaseResult:
         peak_memory_bytes, peak_reserved_bytes: the largest over the rounds (see ``BenchResult``).
         first_call_ms: median over rounds of the first forward call.
         flops_per_image: conv+linear FLOPs of one image; gmacs: ``flops_per_image / 2 / 1e9``, GMACs of
-            one image (timm's ``infer_gmacs``); params: parameters; param_count: the same in millions
-            (timm's ``param_count``).
+            one image (timm's ``infer_gmacs``); param_count: parameters, exact (timm writes millions).
         relative: this case's images/s over the reference's (None for the reference itself or without
             a measurement); relative_low, relative_high: its interval at the grid's ``confidence``;
             p_value: Welch's t-test of equal throughput; significant: whether the interval excludes 1
@@ -225,8 +225,7 @@ class CaseResult:
     first_call_ms: Optional[float]
     flops_per_image: Optional[int]
     gmacs: Optional[float]
-    params: Optional[int]
-    param_count: Optional[float]
+    param_count: Optional[int]
     relative: Optional[float] = None
     relative_low: Optional[float] = None
     relative_high: Optional[float] = None

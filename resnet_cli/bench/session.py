@@ -235,7 +235,7 @@ class Session:
             input_size=(cfg.spec.in_chans, *cfg.size), threads=torch.get_num_threads(), warmup=cfg.warmup,
             iters=cfg.iters, min_time_s=None if cfg.iters is not None else cfg.min_time_s,
             flops_convention=FLOPS_CONVENTION, flops_per_image=self.flops_per_image, peak=peak,
-            environment=environment(device, cfg.dtype, cfg.channels_last, self.load), params=self.param_count)
+            environment=environment(device, cfg.dtype, cfg.channels_last, self.load), param_count=self.param_count)
         results: list[BenchResult] = []
         retry = OomRetry(is_oom, lambda: free_memory(device), self._oom_note, retry=cfg.retry)
         interrupted = False

@@ -17,7 +17,7 @@ from . import export
 from .bench import _sig, ms
 from .tables import keep_whole
 
-#: CSV / Markdown columns, one row per case. ``param_count`` (millions), ``gmacs`` (per image) and the
+#: CSV / Markdown columns, one row per case. ``param_count`` (exact), ``gmacs`` (per image) and the
 #: ``infer_*`` columns are timm benchmark.py's names (README, "Grid columns").
 COLUMNS = ["case", "index", "variant", "device", "dtype", "channels_last", "batch_size", "requested_batch_size",
            "retried", "rounds", "iterations", "latency_median_ms", "latency_mean_ms", "latency_std_ms",
