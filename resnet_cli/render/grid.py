@@ -6,6 +6,7 @@ column names beside ours, and ``--save`` lines. Nothing here measures or compute
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Optional
 
 from rich import box
@@ -109,7 +110,8 @@ def cases_table(report) -> Table:
     for c in report.cases:
         lat = c.latency_ms
         memory = human_bytes(c.peak_reserved_bytes if cuda and c.peak_reserved_bytes else c.peak_memory_bytes)
-        row = [str(c.index), c.variant, c.dtype, "nhwc" if c.channels_last else "nchw", _batch(c),
+        repeat = re.search(r"#\d+$", c.case)
+        row = [str(c.index), c.variant + (repeat.group() if repeat else ""), c.dtype, "nhwc" if c.channels_last else "nchw", _batch(c),
                ms(lat.median) if lat else "-", f"{ms(lat.p5)} … {ms(lat.p95)}" if lat else "-",
                f"{c.images_per_sec:,.1f}" if c.images_per_sec else "-", f"{c.tflops:.3g}" if c.tflops else "-",
                f"{100 * c.utilization:.1f}%" if c.utilization is not None else "-", memory, _relative(c), verdict(c, report.reference)]
