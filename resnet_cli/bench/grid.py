@@ -150,7 +150,8 @@ class Grid:
         self.runs: list[list[dict]] = [[] for _ in self.cases]
         self.errors: list[Optional[str]] = [None] * len(self.cases)
         self.batch = [c.batch for c in self.cases]
-        self.peaks: dict[str, dict] = {}
+        self.peaks: dict[str, dict] = {}  # per dtype: the best peak measured on a quiet machine
+        self.busy_peaks: dict[str, dict] = {}  # per dtype: the best of those measured busy
         self.interrupted = False
 
     def _left(self, done: int, spent: float) -> str:
@@ -185,10 +186,11 @@ class Grid:
         result = report["results"][0]
         self.batch[i] = result["batch_size"]  # after an OOM retry the later rounds start at the batch that ran
         peak = report.get("peak")
-        if peak and peak.get("source") == "measured" and not peak.get("busy"):
-            best = self.peaks.get(case.dtype)
+        if peak and peak.get("source") == "measured":
+            kept = self.busy_peaks if peak.get("busy") else self.peaks
+            best = kept.get(case.dtype)
             if best is None or peak["tflops"] > best["tflops"]:
-                self.peaks[case.dtype] = peak
+                kept[case.dtype] = peak
         self.runs[i].append(run)
 
 
@@ -298,7 +300,9 @@ def order(cases: list[CaseResult], sort: str) -> list[CaseResult]:
 def report(grid: Grid, ref: int, *, device: str, process: str, warmup: int, iters: Optional[int],
            min_time_s: Optional[float], threads: Optional[int], compile_mode: Optional[str], sort: str) -> GridReport:
     """The grid's record: pooled cases, relative speeds, warnings."""
-    pooled = [pool(c, i + 1, grid.runs[i], grid.errors[i], grid.peaks.get(c.dtype), grid.given_peak)
+    # one peak per dtype for every case (the best measured; a busy probe only reads low), so utilisations compare
+    pooled = [pool(c, i + 1, grid.runs[i], grid.errors[i], grid.peaks.get(c.dtype) or grid.busy_peaks.get(c.dtype),
+                   grid.given_peak)
               for i, c in enumerate(grid.cases)]
     compared = compare(pooled, grid.runs, ref)
     warnings: list[str] = []
