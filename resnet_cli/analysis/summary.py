@@ -30,6 +30,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from ..errors import UsageError
+from ..limits import MAX_BATCH, check_int
 from ..models import ResNetSpec, build_model, input_hw, resolve
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
 from .trace import GLOBAL, tensors, trace
@@ -156,6 +157,7 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
     h, w = input_hw(spec, input_size)
     if not isinstance(batch, int) or batch < 1:
         raise UsageError(f"batch {batch!r} must be a positive integer (1 or more)")
+    check_int("batch", batch, 1, MAX_BATCH)
     if depth is not None and (not isinstance(depth, int) or depth < 0):
         raise UsageError(f"depth {depth!r} must be 0 or more (0 shows the totals only)")
     for what, value, allowed in (("count", count, COUNTS), ("flops engine", engine, ENGINES)):

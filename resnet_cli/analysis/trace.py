@@ -127,18 +127,34 @@ def tensors(args, kwargs):
 
 
 def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` whose parameters and buffers are uninitialised CPU tensors: allocated but
-    never written, so they take no resident memory until an op reads them."""
+    """A copy of ``model`` on the CPU that allocates no weights: every parameter is one zero
+    element expanded to the parameter's shape (a zero-stride view, as ``Tensor.expand`` makes:
+    ``resnet18(num_classes=1000000000)`` takes 4 bytes, not 2 TB), every buffer an uninitialised
+    CPU tensor (BatchNorm statistics: small, and an in-place update needs its own storage). The
+    empty-batch (N = 0) forward passes made on it read no weight element. Shared parameters stay
+    shared. ``model`` is not changed."""
     # Module.to_empty would call empty_like on meta tensors, a Python reference whose first use
-    # imports sympy (seconds); torch.empty straight on the CPU does not.
-    return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
+    # imports sympy (seconds); torch.zeros/torch.empty straight on the CPU do not.
+    copied = copy.deepcopy(model)
+    made: dict[int, torch.nn.Parameter] = {}
+    for module in copied.modules():
+        for key, p in module._parameters.items():
+            if p is not None:
+                if id(p) not in made:
+                    view = torch.zeros((), dtype=p.dtype, device="cpu").expand(p.shape)
+                    made[id(p)] = torch.nn.Parameter(view, requires_grad=p.requires_grad)
+                module._parameters[key] = made[id(p)]
+        for key, b in module._buffers.items():
+            if b is not None:
+                module._buffers[key] = torch.empty(b.shape, dtype=b.dtype, device="cpu")
+    return copied
 
 
 def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
           run: Optional[Callable[[torch.nn.Module, torch.Tensor], object]] = None) -> dict[str, TracedModule]:
     """Record every module's output shape, receptive field and cumulative stride for a (N, C, H, W)
-    input, in call order, from one forward pass of an empty batch (N = 0) through an uninitialised
-    CPU copy of ``model``: no compute and no memory at any size. Shapes are reported for batch N
+    input, in call order, from one forward pass of an empty batch (N = 0) through a CPU copy of
+    ``model`` that allocates no weights (:func:`empty_cpu_copy`): no compute and no memory at any size. Shapes are reported for batch N
     (every op of these networks treats samples independently). ``model`` is not changed.
 
     ``run(copy, x)`` makes the forward pass (default ``copy(x)``); the summary's walk passes one that

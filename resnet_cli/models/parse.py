@@ -19,6 +19,7 @@ import difflib
 import re
 
 from ..errors import UsageError
+from ..limits import MAX_SIDE
 from .registry import VARIANTS
 from .spec import DEPTHS, ResNetSpec
 
@@ -112,9 +113,9 @@ def _apply(spec: ResNetSpec, items: list[tuple[str, str]]) -> ResNetSpec:
         key = ALIASES.get(raw_key.lower(), raw_key.lower())
         for field_name in (key, *_SAME_FIELD.get(key, ())):
             if field_name in given:
-                raise UsageError(f"{raw_key}={value} conflicts with {given[field_name]} given before: "
+                raise UsageError(f"{_item_text(raw_key, value)} conflicts with {given[field_name]} given before: "
                                  "give each setting once")
-            given[field_name] = f"{raw_key}={value}"
+            given[field_name] = _item_text(raw_key, value)
         if key == "depth":
             depth = _int(key, value)
             if depth not in DEPTHS:
@@ -193,6 +194,8 @@ def parse_size(text: str, what: str = "--size") -> tuple[int, int]:
     h, w = (int(parts[0]), int(parts[-1]))
     if h < 1 or w < 1:
         raise UsageError(f"{what} {text!r} must be positive: use H or HxW, e.g. 224 or 256x192")
+    if max(h, w) > MAX_SIDE:
+        raise UsageError(f"{what} {text!r} is out of range: each side must be from 1 to {MAX_SIDE} pixels")
     return h, w
 
 
@@ -208,9 +211,20 @@ def input_hw(spec: ResNetSpec, size=None) -> tuple[int, int]:
     if isinstance(size, str):
         return parse_size(size)
     sides = (size, size) if isinstance(size, int) else tuple(size)
-    if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sides):
-        raise UsageError(f"input size {size!r} is not a size: use H, (H, W) or 'HxW' with positive integers")
+    if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_SIDE
+                                  for s in sides):
+        raise UsageError(f"input size {size!r} is not a size: use H, (H, W) or 'HxW' with integers from 1 "
+                         f"to {MAX_SIDE}")
     return sides
+
+
+def _item_text(key: str, value: str) -> str:
+    """``key=value`` as given, or with ``repr`` where either holds a newline or another character
+    that is not printable (an error message stays one readable line)."""
+    def show(text: str) -> str:
+        return text if text.isprintable() else repr(text)
+
+    return f"{show(key)}={show(value)}"
 
 
 def _int(key: str, value: str) -> int:
