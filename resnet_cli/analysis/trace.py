@@ -127,26 +127,42 @@ def tensors(args, kwargs):
 
 
 def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` on the CPU that allocates no weights: every parameter is one zero
-    element expanded to the parameter's shape (a zero-stride view, as ``Tensor.expand`` makes:
-    ``resnet18(num_classes=1000000000)`` takes 4 bytes, not 2 TB), every buffer an uninitialised
-    CPU tensor (BatchNorm statistics: small, and an in-place update needs its own storage). The
-    empty-batch (N = 0) forward passes made on it read no weight element. Shared parameters stay
-    shared. ``model`` is not changed."""
+    """A copy of ``model`` on the CPU whose weights take no memory, for empty-batch (N = 0) passes
+    that read no weight element. Shared parameters stay shared; ``model`` is not changed.
+
+    * Linear layers' parameters (and any tensor the allocator cannot even reserve) are one zero
+      element expanded to the full shape (a zero-stride view, ``Tensor.expand``): the classifier of
+      ``resnet18(num_classes=1000000000)`` takes 4 bytes, not the 2 TB an empty tensor would ask
+      for. A matrix product with an empty batch never copies it.
+    * Other tensors are uninitialised (``torch.empty``): address space only, no resident memory
+      until an op writes them. Convolution kernels copy a non-contiguous weight to a contiguous one
+      on every call (four times slower traces), so they keep real, if untouched, storage.
+    """
     # Module.to_empty would call empty_like on meta tensors, a Python reference whose first use
     # imports sympy (seconds); torch.zeros/torch.empty straight on the CPU do not.
     copied = copy.deepcopy(model)
-    made: dict[int, torch.nn.Parameter] = {}
+    made: dict[int, torch.Tensor] = {}
+
+    def zero_stride(t):
+        return torch.zeros((), dtype=t.dtype, device="cpu").expand(t.shape)
+
+    def empty(t):
+        try:
+            return torch.empty(t.shape, dtype=t.dtype, device="cpu")
+        except RuntimeError:  # more than the machine can reserve ("DefaultCPUAllocator: can't allocate")
+            return zero_stride(t)
+
     for module in copied.modules():
+        linear = isinstance(module, torch.nn.Linear)
         for key, p in module._parameters.items():
             if p is not None:
                 if id(p) not in made:
-                    view = torch.zeros((), dtype=p.dtype, device="cpu").expand(p.shape)
-                    made[id(p)] = torch.nn.Parameter(view, requires_grad=p.requires_grad)
+                    made[id(p)] = torch.nn.Parameter(zero_stride(p) if linear else empty(p),
+                                                     requires_grad=p.requires_grad)
                 module._parameters[key] = made[id(p)]
         for key, b in module._buffers.items():
             if b is not None:
-                module._buffers[key] = torch.empty(b.shape, dtype=b.dtype, device="cpu")
+                module._buffers[key] = empty(b)
     return copied
 
 

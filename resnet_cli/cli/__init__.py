@@ -72,6 +72,38 @@ def _caused_by_ctrl_c(exc: BaseException) -> bool:
     return False
 
 
+class _CtrlC:
+    """Remembers a Ctrl-C even when a library swallows the KeyboardInterrupt it raised: during
+    ``import torch`` numpy's and torch's C initialisers can clear a pending exception, and the
+    command would then run to the end and exit 0. The handler records the signal, then raises as
+    Python's default handler does; :meth:`check` turns a recorded one into KeyboardInterrupt."""
+
+    seen = False
+
+    @classmethod
+    def install(cls) -> None:
+        import signal
+        import threading
+
+        cls.seen = False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            return  # ignored (a background job) or the caller's own handler: leave it
+        signal.signal(signal.SIGINT, cls._handle)
+
+    @classmethod
+    def _handle(cls, signum, frame):
+        cls.seen = True
+        raise KeyboardInterrupt
+
+    @classmethod
+    def check(cls) -> None:
+        """Raise KeyboardInterrupt if a Ctrl-C arrived (call after imports that may swallow it)."""
+        if cls.seen:
+            raise KeyboardInterrupt
+
+
 class _App(TyperGroup):
     """Turns every failure into one line on stderr and the documented exit code."""
 
@@ -88,10 +120,15 @@ class _App(TyperGroup):
         from ..render.console import ascii_fallback
 
         ascii_fallback()
+        _CtrlC.install()
         try:
             result = super().main(args, prog_name or "resnet-cli", complete_var, standalone_mode=False, **extra)
         except BrokenPipeError:
             _stdout_closed()
+        except SystemExit as exc:  # click ends a closed pipe (EPIPE) with sys.exit(1): that is no failure
+            if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+                _stdout_closed()
+            raise
         except Exit as exc:
             sys.exit(exc.exit_code)
         except TyperException as exc:  # Typer's (vendored click's) usage errors: exit 2
@@ -110,12 +147,14 @@ class _App(TyperGroup):
         except Exception as exc:  # a bug: say so in one line, the traceback only with --debug
             if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
                 _stdout_closed()
-            if _caused_by_ctrl_c(exc):
+            if _CtrlC.seen or _caused_by_ctrl_c(exc):
                 _fail("interrupted", 130)
             if debug:
                 traceback.print_exc()
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             _fail(f"internal error: {type(exc).__name__}: {first} (rerun with --debug for the traceback)", 1)
+        if _CtrlC.seen and not result:  # a Ctrl-C some library swallowed: the run was still interrupted
+            _fail("interrupted", 130)
         try:
             sys.stdout.flush()  # a closed pipe shows here when the output was small enough to buffer
         except BrokenPipeError:

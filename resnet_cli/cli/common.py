@@ -51,6 +51,9 @@ def import_torch() -> None:
     loop). CLI only: frozen objects are never collected, fine for a process that ends with its command."""
     import torch  # noqa: F401
 
+    from . import _CtrlC
+
+    _CtrlC.check()  # a Ctrl-C during the import that numpy's or torch's initialisers swallowed
     gc.freeze()
 
 

@@ -56,10 +56,18 @@ def ascii_fallback(streams=None) -> None:
             pass
 
 
+class _StdoutConsole(Console):
+    """Rich's console, except that a closed pipe (``| head -1``) raises BrokenPipeError for the CLI to
+    end quietly with status 0; rich's own handling exits with status 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(32, "the reader of stdout went away")
+
+
 def stdout() -> Console:
     """A console on the current stdout; 200 columns when it is not a terminal, so piped tables do not wrap."""
     tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, highlight=False, width=None if tty or "COLUMNS" in os.environ else 200)
+    return _StdoutConsole(file=sys.stdout, highlight=False, width=None if tty or "COLUMNS" in os.environ else 200)
 
 
 def stderr() -> Console:
