@@ -421,3 +421,42 @@ def test_ctrl_c_soon_after_start_exits_130(args):
     assert proc.returncode == 130, (proc.returncode, err.decode())
     lines = err.decode().strip().splitlines()
     assert lines == ["resnet-cli: error: interrupted"], err.decode()
+
+
+# --------------------------------------------------------------------------- bench's loop and progress
+def test_progress_after_min_time_shows_the_iterations_left():
+    from resnet_cli.cli.bench_cmd import _Reporter
+
+    reporter = _Reporter(lambda text: None, True, None, 2.0, min_iters=10)
+    with reporter.context():
+        reporter.progress(32, "timed", 4, None, 5.0)  # --min-time passed, 6 iterations to go
+        task = reporter.bar.tasks[0]
+        assert task.completed < task.total and not task.finished  # the clock and spinner keep running
+        assert "6 more to reach the minimum of 10" in task.description
+        reporter.progress(32, "timed", 10, None, 6.0)
+        assert "more" not in reporter.bar.tasks[0].description
+
+
+def test_bounded_loop_keeps_to_min_time():
+    """--max-batch on the CPU: 3 timed iterations at least (not 10), warm-up stops at --min-time."""
+    from resnet_cli.bench.runner import measure
+    from resnet_cli.bench.session import CPU_MAX_BATCH_MIN_ITERS
+
+    now = [0.0]
+
+    def timer(step):  # every forward pass "takes" 10 s of the fake clock
+        now[0] += 10.0
+        return 10_000.0
+
+    m = measure(lambda: None, timer, warmup=1, min_time_s=2.0, min_iters=CPU_MAX_BATCH_MIN_ITERS,
+                warmup_cap_s=2.0, clock=lambda: now[0])
+    assert len(m.warmup_ms) == 1 and len(m.times_ms) == CPU_MAX_BATCH_MIN_ITERS == 3
+
+
+def test_hypothesis_profile_is_deterministic_under_ci():
+    from hypothesis import settings
+
+    profile = settings.get_profile("ci")
+    assert profile.derandomize and profile.database is None and profile.max_examples <= 500
+    if os.environ.get("CI"):
+        assert settings.default.derandomize

@@ -93,6 +93,15 @@ class _CtrlC:
         signal.signal(signal.SIGINT, cls._handle)
 
     @classmethod
+    def uninstall(cls) -> None:
+        """Put Python's default handler back (a library caller's process keeps its own behaviour)."""
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == cls._handle:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    @classmethod
     def _handle(cls, signum, frame):
         cls.seen = True
         raise KeyboardInterrupt
@@ -121,6 +130,12 @@ class _App(TyperGroup):
 
         ascii_fallback()
         _CtrlC.install()
+        try:
+            return self._main(args, prog_name, complete_var, debug, **extra)
+        finally:
+            _CtrlC.uninstall()
+
+    def _main(self, args, prog_name, complete_var, debug, **extra):
         try:
             result = super().main(args, prog_name or "resnet-cli", complete_var, standalone_mode=False, **extra)
         except BrokenPipeError:
