@@ -460,3 +460,11 @@ def test_hypothesis_profile_is_deterministic_under_ci():
     assert profile.derandomize and profile.database is None and profile.max_examples <= 500
     if os.environ.get("CI"):
         assert settings.default.derandomize
+
+
+def test_csv_and_markdown_leave_unmeasured_cells_empty():
+    from resnet_cli.render.export import to_csv, to_markdown
+
+    rows = [{"a": float("nan"), "b": float("inf"), "c": {"x": float("nan")}, "d": 1.5}]
+    assert to_csv(rows).splitlines()[1] == ',,"{""x"":null}",1.5'
+    assert "nan" not in to_markdown(rows).lower() and "inf" not in to_markdown(rows).lower()

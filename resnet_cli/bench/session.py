@@ -278,11 +278,11 @@ class Session:
         return dataclasses.replace(report, results=results, warnings=list(self.warnings), interrupted=interrupted)
 
     def _announce(self, model, device: torch.device, batch: int) -> None:
-        """Say how long measuring ``batch`` will take: a forward pass at batch min(batch, 8), scaled by the
+        """Say how long measuring ``batch`` will take: a forward pass at an eighth of it (8 at least), scaled by the
         batch (CPU time grows about linearly with it), times the passes the bounded loop makes."""
         import time
 
-        probe = min(batch, 8)
+        probe = min(batch, max(8, batch // 8))  # large enough to see the batch's memory traffic, 1/8 of its cost
         x = self._input(probe, device)
         times = []
         with torch.inference_mode():

@@ -52,12 +52,12 @@ def to_json(payload: Any) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):  # not measured: empty, as None
         return ""
     if isinstance(value, (list, tuple)):
         return "x".join(str(v) for v in value)
     if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
+        return strict_dumps(as_plain(value), separators=(",", ":"))
     return str(value)
 
 
