@@ -13,8 +13,11 @@ REFERENCE = Path(__file__).resolve().parent / "reference"
 
 
 def load_reference(name: str) -> dict:
-    """One reference file's ``models`` dict (``torchvision``, ``timm`` or ``cifar``)."""
+    """One reference file (``torchvision``, ``timm`` or ``cifar``, or a file stem such as
+    ``timm_resnets_more``) as a dict; its ``models`` hold the facts per model."""
     path = REFERENCE / f"{name}_resnets.json"
+    if not path.exists() and (REFERENCE / f"{name}.json").exists():
+        path = REFERENCE / f"{name}.json"
     if not path.exists():
         pytest.fail(f"reference file {path} is missing from the repository")
     return json.loads(path.read_text())

@@ -16,8 +16,10 @@ from resnet_cli.models import VARIANTS, build_model, get_spec
 TORCHVISION = load_reference("torchvision")["models"]
 TIMM = load_reference("timm")["models"]
 CIFAR = load_reference("cifar")["models"]
-REFERENCE = {**TORCHVISION, **TIMM, **CIFAR}
-WITH_FINGERPRINT = sorted(n for n, r in {**TORCHVISION, **TIMM}.items() if "fingerprint" in r)
+# timm_resnets_more.json: the names resnet-cli builds (variant_names.txt) among its models
+MORE = {n: r for n, r in load_reference("timm_resnets_more")["models"].items() if n in set(variant_names())}
+REFERENCE = {**TORCHVISION, **TIMM, **CIFAR, **MORE}
+WITH_FINGERPRINT = sorted(n for n, r in {**TORCHVISION, **TIMM, **MORE}.items() if "fingerprint" in r)
 
 
 def meta_model(name, **overrides):
@@ -59,9 +61,9 @@ def test_module_output_shapes_224(name):
     assert got == TORCHVISION[name]["module_output_shapes_224"]
 
 
-@pytest.mark.parametrize("name", sorted(TIMM))
+@pytest.mark.parametrize("name", sorted({**TIMM, **MORE}))
 def test_timm_feature_info(name):
-    ref = TIMM[name]
+    ref = {**TIMM, **MORE}[name]
     info = get_spec(name).feature_info()
     assert [f["num_chs"] for f in info] == ref["feature_channels"]
     assert [f["reduction"] for f in info] == ref["feature_reduction"]
@@ -135,3 +137,66 @@ def test_blur_pool_counts_as_pooling_not_as_a_convolution():
     from resnet_cli.analysis.flops import conv_linear_macs
 
     assert conv_linear_macs(meta_model("resnetblur50"), (1, 3, 224, 224)) == 5_129_633_792
+
+
+@pytest.mark.parametrize("name", sorted(MORE))
+def test_conv_linear_macs_224_of_more_timm_names(name):
+    """fvcore's conv + linear MACs at batch 1, 224x224 (weight-standardised convs count as the
+    convolution they run, their standardisation 0)."""
+    from resnet_cli.analysis.flops import conv_linear_macs
+
+    assert conv_linear_macs(meta_model(name), (1, 3, 224, 224)) == MORE[name]["macs_224"]
+
+
+# timm 1.0.31 resnetv2 nets over 200 M parameters (no fingerprint), measured with
+# sum(p.numel() for p in timm.create_model(name).parameters()) outside this repository
+BIG_BIT = {"resnetv2_50x3_bit": 217_319_080, "resnetv2_101x3_bit": 387_934_888, "resnetv2_152x2_bit": 236_335_208,
+           "resnetv2_152x4_bit": 936_533_224}
+
+
+def test_big_bit_nets_parameters_and_width_factor():
+    for name, params in BIG_BIT.items():
+        model = meta_model(name)
+        assert sum(p.numel() for p in model.parameters()) == params, name
+        k = get_spec(name).wide_factor
+        assert model.stem.conv.weight.shape == (64 * k, 3, 7, 7) and model.head.fc.in_channels == 2048 * k
+
+
+def test_weight_standardised_conv_matches_its_definition():
+    """StdConv2d: each output channel's weight standardised (biased variance, eps) before the conv
+    (Qiao et al. 2019; timm StdConv2d); an empty batch never reads the weight and gives an empty output."""
+    from resnet_cli.models.layers import StdConv2d
+
+    torch.manual_seed(0)
+    conv = StdConv2d(4, 6, 3, padding=1, bias=False, eps=1e-8).double()
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    w = conv.weight
+    mean = w.mean(dim=(1, 2, 3), keepdim=True)
+    var = w.var(dim=(1, 2, 3), unbiased=False, keepdim=True)
+    expected = torch.nn.functional.conv2d(x, (w - mean) / torch.sqrt(var + 1e-8), padding=1)
+    assert torch.allclose(conv(x), expected, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():
+        conv.weight.fill_(float("nan"))  # an uninitialised weight: the empty pass must not care
+    assert conv(torch.empty(0, 4, 5, 5, dtype=torch.float64)).shape == (0, 6, 5, 5)
+
+
+def test_evonorm_and_frn_take_an_empty_batch_and_stay_finite():
+    """Per-sample statistics: an empty batch (the analysis passes) gives an empty output, no error,
+    and a constant input gives finite values (the eps)."""
+    from resnet_cli.models.layers import EvoNorm2dS0, FilterResponseNormTlu2d
+
+    for norm in (EvoNorm2dS0(64), FilterResponseNormTlu2d(64)):
+        assert norm(torch.empty(0, 64, 7, 7)).shape == (0, 64, 7, 7)
+        assert torch.isfinite(norm(torch.zeros(2, 64, 3, 3))).all()
+
+
+def test_fixed_and_same_stem_pools_as_timm():
+    """BiT's 'fixed' stem pool (zero pad 1, unpadded 3x3/2 max-pool) differs from max-pool padding 1 on
+    negative inputs; 'same' (TF SAME, -inf) equals it on even sides and pads only after on odd ones."""
+    from resnet_cli.models.layers import v2_stem_pool
+
+    x = -torch.ones(1, 1, 6, 6)
+    fixed, plain, same = (torch.nn.Sequential(v2_stem_pool(k)) for k in ("fixed", "max", "same"))
+    assert fixed(x).max() == 0 and plain(x).max() == -1 and torch.equal(same(x), plain(x))
+    y = torch.arange(25.0).reshape(1, 1, 5, 5)
+    assert same(y).shape == plain(y).shape == (1, 1, 3, 3) and same(y)[0, 0, 0, 0] == 6 == plain(y)[0, 0, 0, 0]

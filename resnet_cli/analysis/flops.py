@@ -86,7 +86,7 @@ DATA_MOVEMENT = frozenset({
     "view", "reshape", "_unsafe_view", "flatten", "t", "transpose", "permute", "slice", "select", "pad",
     "clone", "copy", "contiguous", "expand", "unsqueeze", "squeeze", "empty", "detach", "alias", "to",
     "_to_copy", "cat", "stack", "size", "Int", "ScalarImplicit", "NumToTensor", "dropout", "split", "chunk",
-    "narrow", "as_strided", "lift_fresh", "zeros", "ones", "full", "type_as", "new_zeros",
+    "narrow", "as_strided", "lift_fresh", "zeros", "ones", "full", "type_as",
 })
 
 # aten op names (dispatcher ``aten.x.overload`` or jit ``aten::x``, in-place ``_`` removed) -> family
@@ -228,30 +228,35 @@ def _blur_as_pooling(model: torch.nn.Module, result: MacCount) -> MacCount:
 
 
 def _weight_std_family(model: torch.nn.Module, result: MacCount) -> MacCount:
-    """Move the ``batch_norm`` of each weight-standardised conv (timm ``StdConv2d``: a batch norm over
-    the conv's weight, Qiao et al. 2019) to the ``weight_std`` family, so that ``--count all`` names
-    it apart from the network's norms; its MACs (1 per weight element) are unchanged."""
+    """Count the standardisation of each weight-standardised conv (timm ``StdConv2d``: a batch norm
+    over the conv's weight, Qiao et al. 2019) as the ``weight_std`` family: 1 MAC per weight element
+    per call in ``--count all`` (the BatchNorm rule, not affine), 0 in ``conv-linear``. It is set from
+    the module, not read from the trace: the empty-batch pass that fvcore traces skips the
+    standardisation (it would read every weight), while the torch engine's meta pass runs it as a
+    ``batch_norm``, which moves here."""
     from ..models.layers import StdConv2d
 
-    convs = [name for name, m in model.named_modules() if isinstance(m, StdConv2d)]
-    if not convs or not result.seen.get("batch_norm"):
+    convs = {name: m.weight.numel() for name, m in model.named_modules() if isinstance(m, StdConv2d)}
+    ran = {name: n for name, n in convs.items() if result.by_module.get(name, {}).get("conv")}
+    if not ran:
         return result
     by_module = {name: dict(ops) for name, ops in result.by_module.items()}
-    for conv in convs:
-        macs = result.by_module.get(conv, {}).get("batch_norm", 0)
-        if not macs:
-            continue  # conv-linear (norms count 0), or a conv that did not run
+    for conv, numel in ran.items():
+        traced = result.by_module[conv].get("batch_norm", 0)
+        macs = numel if result.count == "all" else 0
         parts = conv.split(".")
         for owner in {"", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))}:
             ops = by_module.setdefault(owner, {})
-            ops["batch_norm"] = ops.get("batch_norm", 0) - macs
-            if not ops["batch_norm"]:
-                del ops["batch_norm"]
-            ops["weight_std"] = ops.get("weight_std", 0) + macs
+            if traced:
+                ops["batch_norm"] -= traced
+                if not ops["batch_norm"]:
+                    del ops["batch_norm"]
+            if macs:
+                ops["weight_std"] = ops.get("weight_std", 0) + macs
     seen = dict(result.seen)
-    moved = min(len(convs), seen["batch_norm"])  # one batch_norm per standardised conv and call
-    seen["batch_norm"] -= moved
-    seen["weight_std"] = seen.get("weight_std", 0) + moved
+    if result.engine == "torch":  # its pass ran one batch_norm per standardised conv
+        seen["batch_norm"] = seen.get("batch_norm", 0) - len(ran)
+    seen["weight_std"] = seen.get("weight_std", 0) + len(ran)
     seen = {k: v for k, v in seen.items() if v > 0}
     return MacCount(result.engine, result.count, sum(by_module[""].values()), by_module, seen)
 

@@ -7,6 +7,7 @@ forward computation are the same.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import OrderedDict
 
 import torch
@@ -225,14 +226,13 @@ class StdConv2d(nn.Conv2d):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.weight
         if x.shape[0] == 0:
             # An empty batch (the analysis passes) has no output values, so the standardised weight's
-            # values cannot matter: standardise a zero-stride view of the same shape instead of reading
-            # the (uninitialised, possibly huge) weight, so the pass stays without resident memory.
-            weight = weight.new_zeros(()).expand(weight.shape)
-        weight = F.batch_norm(weight.reshape(1, self.out_channels, -1), None, None,
-                              training=True, momentum=0.0, eps=self.eps).reshape(self.weight.shape)
+            # values cannot matter: skip the standardisation rather than read the (uninitialised,
+            # possibly huge) weight; its cost is added per module by the MAC count (analysis/flops.py).
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -249,7 +249,10 @@ def _group_std(x: torch.Tensor, groups: int, group_size: int, eps: float) -> tor
     an empty batch (N = 0) gives an empty result, never NaN."""
     n, c, h, w = x.shape
     grouped = x.reshape(n, groups, group_size, h, w)  # group_size given: no shape arithmetic in a jit trace
-    std = grouped.float().var(dim=(2, 3, 4), unbiased=False, keepdim=True).add(eps).sqrt().to(x.dtype)
+    with warnings.catch_warnings():
+        if n == 0:  # torch warns that an empty reduction has no degrees of freedom: there is no sample
+            warnings.filterwarnings("ignore", message=r"var\(\): degrees of freedom", category=UserWarning)
+        std = grouped.float().var(dim=(2, 3, 4), unbiased=False, keepdim=True).add(eps).sqrt().to(x.dtype)
     return std.expand(grouped.shape).reshape(n, c, h, w)
 
 
