@@ -87,7 +87,8 @@ class _PreActBlock(nn.Module):
         super().__init__()
         out_ch = planes * spec.expansion
         if project:
-            self.downsample = _PreActDownsample(spec, in_ch, out_ch, stride, dilation)
+            down = DownsampleAvg if spec.shortcut == "avgpool" else DownsampleConv
+            self.downsample = down(spec, in_ch, out_ch, stride, dilation)
         else:
             self.downsample = None
         conv2d = conv_layer(spec)
@@ -153,6 +154,14 @@ class _PreActDownsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(self.pool(x) if hasattr(self, "pool") else x))
+
+
+class DownsampleConv(_PreActDownsample):
+    """timm ``DownsampleConv`` (preact): strided 1x1 conv, identity norm."""
+
+
+class DownsampleAvg(_PreActDownsample):
+    """timm ``DownsampleAvg`` (preact): 2x2 average pool (ResNet-D), 1x1 conv, identity norm."""
 
 
 class ResNet(nn.Module):
@@ -233,7 +242,7 @@ def _stem_pool(spec: ResNetSpec, channels: int) -> nn.Module:
     return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
 
-class _Stage(nn.Module):
+class ResNetStage(nn.Module):
     """A stage of the pre-activation network: ``blocks`` run in order (timm ``ResNetStage``)."""
 
     def __init__(self):
@@ -300,7 +309,7 @@ class PreActResNet(nn.Module):
                 zip(spec.stage_planes, spec.layers, spec.stage_strides())):
             out_ch = planes * spec.expansion
             first_dil = 1 if dil in (1, 2) else 2  # timm ResNetStage's rule
-            stage = _Stage()
+            stage = ResNetStage()
             for b in range(blocks):
                 s = stride if b == 0 else 1
                 project = b == 0 and (spec.block == "bottleneck" or s != 1 or first_dil != dil or in_ch != out_ch)
