@@ -13,11 +13,8 @@ REFERENCE = Path(__file__).resolve().parent / "reference"
 
 
 def load_reference(name: str) -> dict:
-    """One reference file (``torchvision``, ``timm`` or ``cifar``, or a file stem such as
-    ``timm_resnets_more``) as a dict; its ``models`` hold the facts per model."""
-    path = REFERENCE / f"{name}_resnets.json"
-    if not path.exists() and (REFERENCE / f"{name}.json").exists():
-        path = REFERENCE / f"{name}.json"
+    """One reference file (``torchvision``, ``timm``, ``cifar``, or ``timm_more`` for timm_resnets_more.json)."""
+    path = REFERENCE / ("timm_resnets_more.json" if name == "timm_more" else f"{name}_resnets.json")
     if not path.exists():
         pytest.fail(f"reference file {path} is missing from the repository")
     return json.loads(path.read_text())

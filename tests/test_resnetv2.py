@@ -138,3 +138,30 @@ def test_self_activated_norms_in_every_analysis_pass(norm):
     assert [s.module for s in encoder_stages(text, 97).stages][1:3] == ["stem.conv3", "stem.pool"]
     result = runner.invoke(app, ["summary", text, "--size", "96", "--depth", "1", "--format", "json"])
     assert result.exit_code == 0, result.output
+
+
+def test_reference_resnetv2_state_dicts_are_identified():
+    """The keys and shapes of timm's own ResNetV2 nets (timm_resnets_more.json): EvoNorm's ``v``, FRN's
+    ``tau``, GroupNorm without running statistics, BiT's plain-looking conv keys."""
+    from conftest import load_reference
+    from resnet_cli.analysis.checkpoint import compare, expected_shapes, identify, num_params
+
+    refs = {n: r for n, r in load_reference("timm_more")["models"].items() if n.startswith("resnetv2_")}
+    assert len(refs) >= 5
+    for name, ref in refs.items():
+        shapes = {k: tuple(v) for k, v in ref["state_dict"].items()}
+        ident = identify(shapes)
+        assert ident.matches == (name,) and ident.variant == name, name
+        assert compare(shapes, expected_shapes(ident.spec)) == ((), (), ())
+        assert num_params(shapes) == ref["num_params"]
+    assert "conv (plain or std)" in identify({k: tuple(v) for k, v in refs["resnetv2_50x1_bit"]["state_dict"].items()}
+                                             ).undetermined
+
+
+def test_wide_bit_state_dict_is_identified_through_its_widths():
+    from resnet_cli.analysis.checkpoint import expected_shapes, identify
+    from resnet_cli.models import VARIANTS
+
+    ident = identify(expected_shapes(VARIANTS["resnetv2_101x3_bit"].spec.replace(num_classes=10)))
+    assert ident.matches == ("resnetv2_101x3_bit",) and ident.variant == "resnetv2_101x3_bit(num_classes=10)"
+    assert ident.spec.wide_factor == 3 and ident.spec.conv == "std"
