@@ -31,6 +31,7 @@ ALIASES = {
     "classes": "num_classes",
     "channels": "in_chans",
     "in_channels": "in_chans",
+    "width_factor": "wide_factor",  # timm ResNetV2's name for it
 }
 _SHORTHANDS = ("depth", "output_stride", "size")
 _FIELDS = {f.name: f for f in dataclasses.fields(ResNetSpec)}
