@@ -224,7 +224,7 @@ def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Compari
 
 # ------------------------------------------------------------------------------------ internals
 def _resolve(name_or_spec) -> tuple[str, ResNetSpec]:
-    if isinstance(name_or_spec, ResNetSpec):
+    if not isinstance(name_or_spec, str):  # a ResNetSpec, or another network's spec (UNetSpec)
         return "custom", name_or_spec
     return resolve(name_or_spec)
 
