@@ -46,8 +46,8 @@ def skips(
         "reports the non-integer scale factors."),
     decoder_channels: Optional[str] = typer.Option(
         None, "--decoder-channels", metavar="C1,C2,...", help="Decoder block channels, deepest first, one per "
-        "--depth (smp's default: 256,128,64,32,16): adds the decoder plan (concatenated channels, shapes, "
-        "params, MACs of each block)."),
+        "--depth: adds the decoder plan (concatenated channels, shapes, params, MACs of each block). "
+        "Default with --attention/--classes: smp's 256,128,64,32,16 (the first --depth of them)."),
     attention: Optional[Attention] = typer.Option(
         None, "--attention", case_sensitive=False, show_default=False,
         help="none or scse (smp's decoder_attention_type; SCSE squeezes by 16). Implies the decoder plan."),
