@@ -243,3 +243,48 @@ def test_spec_strings_round_trip(channels, classes, attention, decoder, in_chans
                                                                                classes, in_chans)
     assert resolve(spec.to_string())[1] == spec
     assert spec.replace(num_classes=3, in_chans=1) == resolve(text, num_classes=3, in_chans=1)[1]
+
+
+@pytest.fixture(scope="module")
+def unet_checkpoint(tmp_path_factory):
+    """An smp-layout U-Net state_dict (keys checked against smp above), saved as a DDP training script would."""
+    torch.manual_seed(0)
+    model = build_model("unet(encoder=resnet18(in_chans=1), decoder_channels=32-16-16, depth=3, classes=2, "
+                        "attention=scse)").eval()
+    path = tmp_path_factory.mktemp("unet") / "unet.pth"
+    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}}, path)
+    return path, model
+
+
+def test_inspect_and_weights_recognise_an_smp_unet(unet_checkpoint):
+    path, model = unet_checkpoint
+    text = "unet(encoder=resnet18(in_chans=1), decoder_channels=32-16-16, depth=3, classes=2, attention=scse)"
+    report = runner.invoke(app, ["inspect", str(path), "-f", "json"])
+    assert report.exit_code == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert (data["variant"], data["exact"], data["prefix"], data["in_chans"], data["num_classes"]) == (
+        text, True, "module.", 1, 2)
+    assert data["num_params"] == sum(p.numel() for p in model.parameters())
+    summary = runner.invoke(app, ["summary", "--weights", str(path), "--size", "64", "-f", "json", "--depth", "0"])
+    assert summary.exit_code == 0, summary.stderr
+    assert json.loads(summary.stdout)["spec"] == text and f"holds {text}" in summary.stderr
+    # a VARIANT without in_chans/classes takes them from the file; a layout that differs is refused
+    taken = runner.invoke(app, ["summary", "unet(encoder=resnet18, decoder_channels=32-16-16, depth=3, "
+                                "attention=scse)", "--weights", str(path), "--depth", "0", "--size", "64"])
+    assert taken.exit_code == 0 and "classes=2 taken from" in taken.stderr
+    for variant, needle in (("unet(encoder=resnet18, decoder_channels=32-16-16, depth=3)", f"the file reads as {text}"),
+                            ("resnet18", "holds a U-Net")):
+        bad = runner.invoke(app, ["summary", variant, "--weights", str(path)])
+        assert bad.exit_code == 2 and needle in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_weights_load_into_the_built_unet(unet_checkpoint):
+    from resnet_cli.analysis.checkpoint import load_weights
+
+    path, model = unet_checkpoint
+    loaded = load_weights(path)
+    ours = build_model(loaded.spec).eval()
+    ours.load_state_dict(loaded.state_dict, strict=True)
+    x = torch.randn(1, 1, 40, 56)
+    with torch.no_grad():
+        assert torch.equal(ours(x), model(x))
