@@ -107,13 +107,11 @@ class UNetSpec:
             raise UsageError(f"depth={self.depth} is not possible for encoder {self.encoder_text}: use 1 (stem only) "
                              f"to {deepest} (down to layer{deepest - 1})")
         n = len(self.decoder_channels)
-        if n != self.depth:
-            raise UsageError(f"decoder_channels={_dashed(self.decoder_channels)} gives {n} block"
-                             f"{'s' if n != 1 else ''} but depth is {self.depth}: give {self.depth} channels "
-                             f"(one per decoder block), or set depth={n}" if 1 <= n <= deepest else
-                             f"decoder_channels={_dashed(self.decoder_channels)} gives {n} blocks but depth is "
-                             f"{self.depth}: give {self.depth} channels (one per decoder block; encoder "
-                             f"{self.encoder_text} takes 1 to {deepest} blocks with a matching depth)")
+        if n != self.depth:  # smp: "Model depth is 5, but you provide `decoder_channels` for 4 blocks"
+            fix = (f"or set depth={n}" if n <= deepest
+                   else f"encoder {self.encoder_text} takes 1 to {deepest} blocks with a matching depth")
+            raise UsageError(f"decoder_channels={_dashed(self.decoder_channels)} gives {n} block{'s' if n != 1 else ''} "
+                             f"but depth is {self.depth}: give {self.depth} channels (one per decoder block), {fix}")
         for i, c in enumerate(self.decoder_channels):
             if not 1 <= c <= MAX_CHANNELS:
                 raise UsageError(f"decoder_channels[{i}]={c} must be 1 to {MAX_CHANNELS}")
