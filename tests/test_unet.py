@@ -192,6 +192,8 @@ def test_summary_compare_and_bench_take_a_unet():
     data = json.loads(summary.stdout)
     assert (data["total_params"], data["macs"]) == (ref["num_params"], ref["macs_conv_linear"])
     assert [r["name"] for r in data["layers"]] == ["encoder", "decoder", "segmentation_head"]
+    encoder = data["layers"][0]  # its deepest map, the one its RF and stride are of
+    assert (encoder["output_shape"], encoder["stride"]) == (ref["encoder_feature_shapes"][-1], 32)
     assert data["input_size"] == [1, 1, 320, 480] and data["output_stride"] == 1
     over = runner.invoke(app, ["summary", "unet(encoder=resnet18)", "--in-chans", "1", "--num-classes", "2",
                                "--size", "320x480", "-f", "json", "--depth", "0"])

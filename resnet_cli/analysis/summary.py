@@ -319,6 +319,11 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
                 walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
 
     walk.traced = trace(model, shape, run)
+    # torchinfo shows the first tensor of a list output (a U-Net encoder's [input, stem, ..., deepest]);
+    # the trace, whose RF and stride the row shows, reads the last: take its shape, so the three agree
+    for row in walk.rows:
+        if row.name in walk.traced and row.output_shape is not None:
+            row.output_shape = walk.traced[row.name].output_shape
     return walk
 
 
