@@ -228,7 +228,7 @@ def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Compari
 
 # ------------------------------------------------------------------------------------ internals
 def _resolve(name_or_spec) -> tuple[str, ResNetSpec]:
-    if isinstance(name_or_spec, ResNetSpec):
+    if not isinstance(name_or_spec, str):  # a ResNetSpec, or another network's spec (UNetSpec)
         return "custom", name_or_spec
     return resolve(name_or_spec)
 
@@ -323,6 +323,11 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
                 walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
 
     walk.traced = trace(model, shape, run)
+    # torchinfo shows the first tensor of a list output (a U-Net encoder's [input, stem, ..., deepest]);
+    # the trace, whose RF and stride the row shows, reads the last: take its shape, so the three agree
+    for row in walk.rows:
+        if row.name in walk.traced and row.output_shape is not None:
+            row.output_shape = walk.traced[row.name].output_shape
     return walk
 
 
