@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..errors import RuntimeFailure
 from .common import Format, emit
 
 
@@ -71,16 +72,23 @@ def run_grid(opts: GridOptions, fmt: Format, save: Optional[str]) -> None:
     result = g.report(grid, ref, device=opts.device, process="same-process" if opts.same_process else "subprocess",
                       warmup=opts.warmup, iters=iters, min_time_s=None if iters is not None else min_time_s,
                       threads=opts.threads, compile_mode=opts.compile_mode, sort=opts.sort)
+    save_failed = None
     if save is not None:
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        for case in result.cases:
-            if case.rounds:
-                append_line(save, view.save_line(result, case, stamp))
+        try:
+            for case in result.cases:
+                if case.rounds:
+                    append_line(save, view.save_line(result, case, stamp))
+        except RuntimeFailure as exc:  # print every result anyway; exit 1 at the end
+            save_failed = exc
+            tell(f"{exc}; the results are printed but not saved")
     emit(fmt, result, view.rows(result), view.COLUMNS, view.renderables, view.NUMERIC)
     for text in result.warnings:
         note(f"warning: {text}")
     if result.interrupted:
         tell("interrupted; printed the cases measured so far")
         raise typer.Exit(130)
+    if save_failed is not None:
+        raise save_failed
     if any(c.error for c in result.cases):
         raise typer.Exit(1)
