@@ -1,12 +1,12 @@
 """The grid's relative speed vs torch.utils.benchmark on the same two networks, in the same run.
 
-``resnet-cli bench resnet18 resnet50 --format json`` (a fresh process per case and round, resnet18
-the reference) gives resnet50's throughput relative to resnet18's. torch.utils.benchmark's
-``Timer.blocked_autorange`` then measures both models' median latency in this process, in rounds
-before and after the grid so a drifting machine touches both sides. Goals: the grid says resnet18 is
-the faster (relative < 1 for resnet50, marked significant or not), and its relative is within 10% of
-``Timer median(resnet18) / Timer median(resnet50)`` (same batch, so the latency ratio is the
-throughput ratio).
+The grid is run through its own machinery (``bench.grid``: a fresh process per case and round, the
+rounds alternating, pooled medians, ``compare``) for resnet18 (the reference) and resnet50; right
+after each of its runs, in this process, ``Timer.blocked_autorange`` times the same model for as long,
+so every grid run has a Timer measurement next to it in time and a drifting machine touches both
+alike. Goals: the grid says resnet18 is the faster (relative < 1 for resnet50), and its relative is
+within 10% of ``Timer median(resnet18) / Timer median(resnet50)`` (same batch, so the latency ratio is
+the throughput ratio).
 
     python3 benchmarks/bench_grid_vs_timer.py                  # 128x128, batch 4, 1 thread, CPU
     python3 benchmarks/bench_grid_vs_timer.py --size 224 --batch 32 --device cuda
@@ -15,10 +15,8 @@ throughput ratio).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,19 +26,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch.utils import benchmark  # noqa: E402
 
-from resnet_cli.models import build_model  # noqa: E402
-
-
-def timer_medians(models: dict, x, threads: int, seconds: float, rounds: int) -> dict:
-    """Median latency (ms) per model over ``rounds`` alternating Timer rounds."""
-    out = {name: [] for name in models}
-    with torch.inference_mode():
-        for _ in range(rounds):
-            for name, model in models.items():
-                t = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x}, num_threads=threads)
-                t.timeit(3)
-                out[name].append(t.blocked_autorange(min_run_time=seconds).median * 1e3)
-    return out
+from resnet_cli.bench import grid as g  # noqa: E402
+from resnet_cli.models import build_model, resolve  # noqa: E402
 
 
 def main() -> int:
@@ -59,34 +46,49 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    models = {name: build_model(name).to(device).eval() for name in ("resnet18", "resnet50")}
+    names = ("resnet18", "resnet50")
+    models = {n: build_model(n).to(device).eval() for n in names}
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
-    per_round = args.min_time / args.rounds
+    iters, per_round = g.split_over_rounds(None, args.min_time, args.rounds)
+    cases = g.expand([(n, resolve(n)[1].to_string(), (args.size, args.size)) for n in names], ("fp32",), (False,),
+                     (args.batch,))
+    timer_ms = {n: [] for n in names}
 
-    before = timer_medians(models, x, args.threads, per_round, (args.rounds + 1) // 2)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "resnet_cli", "bench", "resnet18", "resnet50", "--size", str(args.size),
-                           "--batch", str(args.batch), "--threads", str(args.threads), "--device", args.device,
-                           "--rounds", str(args.rounds), "--min-time", str(args.min_time), "--format", "json"],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
-    if done.returncode:
-        print(f"bench failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+    def job_for(case, batch, peak):
+        return {"variant": case.variant, "spec": case.spec, "weights": None, "strict": True, "device": args.device,
+                "dtype": "fp32", "channels_last": False, "compile_mode": None, "batch": batch,
+                "size": [args.size, args.size], "warmup": 5, "iters": iters, "min_time_s": per_round,
+                "threads": args.threads, "peak_tflops": peak or 1.0, "force": False, "retry": True}
+
+    def run(job):
+        reply = g.run_in_subprocess(job)  # the grid's run, in a fresh process
+        t = benchmark.Timer(stmt="model(x)", globals={"model": models[job["variant"]], "x": x},
+                            num_threads=args.threads)
+        with torch.inference_mode():
+            t.timeit(3)
+            timer_ms[job["variant"]].append(t.blocked_autorange(min_run_time=per_round).median * 1e3)
+        return reply
+
+    grid = g.Grid(cases, job_for, run, args.rounds)
+    grid.run()
+    rep = g.report(grid, 0, device=args.device, process="subprocess", warmup=5, iters=None, min_time_s=per_round,
+                   threads=args.threads, compile_mode=None, sort="run")
+    r18, r50 = rep.cases
+    if r18.latency_ms is None or r50.latency_ms is None:
+        print(f"a grid case failed: {r18.error or r50.error}")
         return 1
-    after = timer_medians(models, x, args.threads, per_round, args.rounds // 2)
-    grid = json.loads(done.stdout)
-    r18, r50 = grid["cases"]
-    timer = {n: statistics.median(before[n] + after[n]) for n in models}
+    timer = {n: statistics.median(v) for n, v in timer_ms.items()}
     timer_relative = timer["resnet18"] / timer["resnet50"]
-    ratio = r50["relative"] / timer_relative
+    ratio = r50.relative / timer_relative
     print(f"resnet18 vs resnet50, batch {args.batch}, {args.size}x{args.size}, {args.threads} thread(s), {args.device}, "
           f"torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}")
-    print(f"grid: resnet18 median {r18['latency_ms']['median']:.2f} ms, resnet50 median "
-          f"{r50['latency_ms']['median']:.2f} ms over {args.rounds} rounds in fresh processes; resnet50 relative "
-          f"{r50['relative']:.3f} ({r50['relative_low']:.3f}-{r50['relative_high']:.3f}), "
-          f"{'significant' if r50['significant'] else 'no significant difference'}")
-    print(f"Timer: resnet18 median {timer['resnet18']:.2f} ms, resnet50 median {timer['resnet50']:.2f} ms; "
-          f"resnet18 / resnet50 = {timer_relative:.3f}")
-    sign = "resnet18 faster: right sign" if r50["relative"] < 1 else "WRONG SIGN"
+    print(f"grid: resnet18 median {r18.latency_ms.median:.2f} ms, resnet50 median {r50.latency_ms.median:.2f} ms over "
+          f"{args.rounds} rounds in fresh processes; resnet50 relative {r50.relative:.3f} "
+          f"({r50.relative_low:.3f}-{r50.relative_high:.3f}), "
+          f"{'significant' if r50.significant else 'no significant difference'}")
+    print(f"Timer (right after each grid run): resnet18 median {timer['resnet18']:.2f} ms, resnet50 median "
+          f"{timer['resnet50']:.2f} ms; resnet18 / resnet50 = {timer_relative:.3f}")
+    sign = "resnet18 faster: right sign" if r50.relative < 1 else "WRONG SIGN"
     print(f"grid relative / Timer relative = {ratio:.3f} (goal: within 10%, 0.90 .. 1.10): "
           f"{'ok' if abs(ratio - 1) <= 0.10 else 'OUTSIDE GOAL'}; {sign}")
     return 0
