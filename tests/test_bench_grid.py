@@ -312,3 +312,12 @@ def test_a_busy_peak_probe_is_a_warning(monkeypatch):
     data = json.loads(result.stdout)
     assert data["peak"]["busy"] is True
     assert any("too busy to measure the peak GEMM rate" in w and "--peak-tflops" in w for w in data["warnings"])
+
+
+def test_channels_last_value_is_optional_for_bench_only():
+    from resnet_cli.cli import _optional_values
+
+    assert _optional_values(["bench", "r18", "--channels-last"]) == ["bench", "r18", "--channels-last", "on"]
+    assert _optional_values(["bench", "--channels-last", "--dtype", "bf16"])[:3] == ["bench", "--channels-last", "on"]
+    assert _optional_values(["bench", "--channels-last", "BOTH", "r18"]) == ["bench", "--channels-last", "BOTH", "r18"]
+    assert _optional_values(["summary", "r18", "--channels-last"]) == ["summary", "r18", "--channels-last"]

@@ -113,16 +113,22 @@ class _CtrlC:
             raise KeyboardInterrupt
 
 
-#: Options whose value may be left out (click's options always take one): the first choice is implied.
-_OPTIONAL_VALUES = {"--channels-last": ("on", "off", "both")}
+#: Options of a command whose value may be left out (click's options always take one): the first
+#: choice is implied. ``bench --channels-last`` alone means ``--channels-last on``.
+_OPTIONAL_VALUES = {"bench": {"--channels-last": ("on", "off", "both")}}
 
 
 def _optional_values(args: list) -> list:
-    """``--channels-last`` alone means ``--channels-last on``; ``--channels-last both`` keeps its value."""
+    """``bench --channels-last`` alone means ``--channels-last on``; ``--channels-last both`` keeps its
+    value. Other commands' arguments pass unchanged."""
+    command = next((a for a in args if not str(a).startswith("-")), None)
+    optional = _OPTIONAL_VALUES.get(command, {})
+    if not optional:
+        return args
     out = []
     for i, arg in enumerate(args):
         out.append(arg)
-        choices = _OPTIONAL_VALUES.get(arg)
+        choices = optional.get(arg)
         if choices and (i + 1 == len(args) or str(args[i + 1]).lower() not in choices):
             out.append(choices[0])
     return out
