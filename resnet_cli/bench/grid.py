@@ -34,7 +34,9 @@ SORTS = ("run", "throughput", "latency", "name")
 @dataclass(frozen=True)
 class Case:
     """One cell of the grid. ``variant``: display name; ``spec``: the spec string the run resolves;
-    ``size``: input (H, W); ``repeat``: 2, 3, ... for the second, third ... copy of the same case."""
+    ``size``: input (H, W); ``mode``: what one iteration times (``eval``: a forward pass; another mode,
+    such as a training step, is one more dimension of the same grid); ``repeat``: 2, 3, ... for the
+    second, third ... copy of the same case."""
 
     variant: str
     spec: str
@@ -43,27 +45,31 @@ class Case:
     channels_last: bool
     size: tuple[int, int]
     repeat: int = 1
+    mode: str = "eval"
 
     @property
     def name(self) -> str:
         """``VARIANT/DTYPE/bBATCH/LAYOUT``, e.g. ``resnet50/bf16/b64/nhwc`` (``--reference`` takes it), plus
         ``#2`` for a second copy of the same case (a variant given twice: an A/A test of the noise)."""
         name = f"{self.variant}/{self.dtype}/b{self.batch}/{'nhwc' if self.channels_last else 'nchw'}"
+        name += "" if self.mode == "eval" else f"/{self.mode}"
         return name + (f"#{self.repeat}" if self.repeat > 1 else "")
 
 
 def expand(networks: Sequence[tuple[str, str, tuple[int, int]]], dtypes: Sequence[str], layouts: Sequence[bool],
-           batches: Sequence[int]) -> list[Case]:
-    """Every combination, variants outermost and batches innermost. ``networks``: (display name,
-    spec string, (H, W)) per variant; a variant given twice gives each of its cases twice."""
+           batches: Sequence[int], modes: Sequence[str] = ("eval",)) -> list[Case]:
+    """Every combination, variants outermost, then dtypes, layouts, modes, and batches innermost.
+    ``networks``: (display name, spec string, (H, W)) per variant; a variant given twice gives each of
+    its cases twice."""
     cases: list[Case] = []
     for v, s, hw in networks:
         for d in dtypes:
             for cl in layouts:
-                for b in batches:
-                    case = Case(v, s, d, b, cl, hw)
-                    cases.append(dataclasses.replace(case, repeat=1 + sum(c.name == case.name for c in cases
-                                                                          if c.repeat == 1)))
+                for m in modes:
+                    for b in batches:
+                        case = Case(v, s, d, b, cl, hw, mode=m)
+                        cases.append(dataclasses.replace(case, repeat=1 + sum(c.name == case.name for c in cases
+                                                                              if c.repeat == 1)))
     return cases
 
 

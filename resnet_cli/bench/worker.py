@@ -44,12 +44,25 @@ def execute(job: dict) -> dict:
                       device=job["device"], dtype=job["dtype"], channels_last=job["channels_last"],
                       compile_mode=job["compile_mode"], batches=(job["batch"],), max_batch=False,
                       size=tuple(job["size"]), warmup=job["warmup"], iters=job["iters"], min_time_s=job["min_time_s"],
-                      threads=job["threads"], peak_tflops=job["peak_tflops"], force=job["force"], retry=job["retry"])
+                      threads=job["threads"], peak_tflops=job["peak_tflops"], force=job["force"], retry=job["retry"],
+                      **_extra(job))
     times: list[float] = []
     report = Session(cfg, Hooks(on_measurement=lambda result, m: times.extend(m.times_ms))).run()
     if report.interrupted:
         raise KeyboardInterrupt
     return {"report": export.as_plain(report), "times_ms": times}
+
+
+def _extra(job: dict) -> dict:
+    """The job's settings beyond the ones above that ``BenchConfig`` knows (e.g. a ``mode``), passed on."""
+    import dataclasses
+
+    from .config import BenchConfig
+
+    known = {f.name for f in dataclasses.fields(BenchConfig)}
+    fixed = {"variant", "spec", "weights", "strict", "device", "dtype", "channels_last", "compile_mode", "batch",
+             "size", "warmup", "iters", "min_time_s", "threads", "peak_tflops", "force", "retry"}
+    return {k: v for k, v in job.items() if k in known and k not in fixed and k != "batches"}
 
 
 def answer(job: dict) -> tuple[dict, int]:

@@ -54,7 +54,7 @@ def run_grid(opts: GridOptions, fmt: Format, save: Optional[str]) -> None:
                 "device": opts.device, "dtype": case.dtype, "channels_last": case.channels_last,
                 "compile_mode": opts.compile_mode, "batch": batch, "size": list(case.size), "warmup": opts.warmup,
                 "iters": iters, "min_time_s": min_time_s, "threads": opts.threads, "peak_tflops": peak,
-                "force": opts.force, "retry": opts.retry}
+                "force": opts.force, "retry": opts.retry, "mode": case.mode}
 
     def tell(text: str) -> None:
         note(f"resnet-cli bench: {text}")
