@@ -70,8 +70,21 @@ class LinesTable:
                       Style(dim=True) if fancy else None)
         yield Segment.line()
         styles = {name: Style.parse(name) for name in set(self.styles or []) if name} if fancy else {}
+        bar_at = None
+        if fancy and self.bars is not None:  # the bar's columns, drawn in a colour of their own
+            k = self.bar_after + 1
+            bar_at = (sum(widths[:k]) + 2 * k, sum(widths[:k + 1]) + 2 * k)
+        bar_style = Style(color="cyan")
         for k, row in enumerate(cells):
-            yield Segment(line(row), styles.get(self.styles[k]) if styles else None)
+            style = styles.get(self.styles[k]) if styles and self.styles else None
+            text = line(row)
+            if bar_at is None:
+                yield Segment(text, style)
+            else:
+                a, b = bar_at
+                yield Segment(text[:a], style)
+                yield Segment(text[a:b], bar_style + style if style else bar_style)
+                yield Segment(text[b:], style)
             yield Segment.line()
         yield Segment.line()
 
