@@ -468,3 +468,20 @@ def test_csv_and_markdown_leave_unmeasured_cells_empty():
     rows = [{"a": float("nan"), "b": float("inf"), "c": {"x": float("nan")}, "d": 1.5}]
     assert to_csv(rows).splitlines()[1] == ',,"{""x"":null}",1.5'
     assert "nan" not in to_markdown(rows).lower() and "inf" not in to_markdown(rows).lower()
+
+
+# --------------------------------------------------------------------------- devices and dtypes
+@pytest.mark.skipif(torch.cuda.device_count() >= 100, reason="a machine with 100 GPUs")
+def test_a_device_that_is_not_there_is_a_runtime_failure():
+    check(invoke("bench", TINY, *FAST_BENCH, "--device", "cuda:99"), 1, "cuda:99", "available devices")
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+def test_mps_where_there_is_none():
+    check(invoke("bench", TINY, *FAST_BENCH, "--device", "mps"), 1, "mps", "available devices")
+
+
+def test_half_precision_on_the_cpu_runs_and_stays_strict_json():
+    result = invoke("bench", TINY, *FAST_BENCH, "--batch", "2", "--dtype", "bf16", "--format", "json")
+    check(result, 0)
+    assert strict_json(result.stdout)["dtype"] == "bf16"
