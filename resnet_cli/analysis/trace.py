@@ -8,6 +8,10 @@ affect one output element. A k x k op with dilation d and stride s maps ``(rf, j
 add) the larger RF wins. Global pooling makes the RF the whole input (``None``). Channel
 attention (SE, ECA) multiplies a feature map by a globally pooled gate; the gate re-weights channels
 and is not counted as spatial context, so the RF of ``x * gate`` is the RF of ``x``.
+Nearest upsampling by a whole factor f (a U-Net decoder) keeps the RF and divides the cumulative
+stride by f (each output copies one input; a k x k conv after it spans (k - 1) / f input steps);
+where the factor is not whole, or the stride does not divide by it, the RF is not defined
+(``UNDEFINED`` on the tensor, None in the records) from there on.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch.overrides import TorchFunctionMode
 from ..errors import UsageError
 
 GLOBAL = None  # receptive field of a globally pooled tensor: the whole input
+UNDEFINED = ("undefined", "undefined")  # tag of a tensor whose RF and stride have no value (a fractional resize)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,14 @@ class RFMode(TorchFunctionMode):
         ins = [t for t in tensors(args, kwargs) if hasattr(t, "_rf")]
         if not ins:
             return out
+        if any(t._rf is UNDEFINED for t in ins):
+            for t in tensors((out,), {}):
+                t._rf = UNDEFINED
+            return out
+        if func is F.interpolate and ins[0]._rf[0] is not GLOBAL and isinstance(out, torch.Tensor):
+            for t in tensors((out,), {}):
+                t._rf = self._resize(ins[0], out)
+            return out
         spatial = [t._rf for t in ins if t._rf[0] is not GLOBAL]
         if not spatial:
             rf = (GLOBAL, GLOBAL)
@@ -83,6 +96,15 @@ class RFMode(TorchFunctionMode):
         for t in tensors((out,), {}):
             t._rf = rf
         return out
+
+    @staticmethod
+    def _resize(x: torch.Tensor, out: torch.Tensor):
+        """(RF, stride) after resizing ``x`` to ``out``'s spatial size: see the module docstring."""
+        r, j = x._rf
+        factors = {o // i if i and o % i == 0 else 0 for i, o in zip(x.shape[2:], out.shape[2:])}
+        if len(factors) != 1 or 0 in factors or j % next(iter(factors)):
+            return UNDEFINED
+        return r, j // next(iter(factors))
 
     @staticmethod
     def _step(func, args, kwargs, rf):
@@ -189,6 +211,8 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
         if first is None:
             return
         r, j = getattr(first, "_rf", (GLOBAL, GLOBAL))
+        if (r, j) == UNDEFINED:
+            r = j = None
         name = names[module]
         if name in records:  # a module run twice (torchvision's shared relu): keep the first call, as torchvision hooks report
             records[name] = dataclasses.replace(records[name], calls=records[name].calls + 1)

@@ -31,6 +31,7 @@ ALIASES = {
     "classes": "num_classes",
     "channels": "in_chans",
     "in_channels": "in_chans",
+    "width_factor": "wide_factor",  # timm ResNetV2's name for it
 }
 _SHORTHANDS = ("depth", "output_stride", "size")
 _FIELDS = {f.name: f for f in dataclasses.fields(ResNetSpec)}
@@ -57,7 +58,8 @@ def unknown_variant(name: str) -> UsageError:
 
 
 def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
-    """Turn a variant name or spec string into ``(display name, spec)``.
+    """Turn a variant name or spec string into ``(display name, spec)``; ``unet(...)`` gives a
+    :class:`~resnet_cli.models.unet_spec.UNetSpec` (see that module for its keys).
 
     ``overrides`` (``in_chans=1``, ``num_classes=10``, ...) are applied last; ``None`` values are ignored.
 
@@ -70,6 +72,11 @@ def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
     if not match:
         raise UsageError(f"cannot read {text!r} as a variant or spec: expected NAME or NAME(key=value, ...)")
     base, body = match.group(1).lower(), match.group(2)
+    if base == "unet":  # a U-Net on a ResNet encoder (models.unet_spec has its own grammar)
+        from .unet_spec import parse_unet
+
+        spec = parse_unet(body, **overrides)
+        return (text.strip() if body is not None and body.strip() else "unet"), spec
     if base == "resnet":
         spec, name = ResNetSpec(naming="timm"), "custom"
     elif base in VARIANTS:

@@ -127,6 +127,11 @@ def inspect_checkpoint(path: str | Path) -> CheckpointReport:
         RuntimeFailure: see :func:`read_checkpoint`.
     """
     ckpt = read_checkpoint(path)
+    from .unet import inspect_unet  # an smp U-Net: its own report
+
+    unet = inspect_unet(ckpt, CheckpointReport)
+    if unet is not None:
+        return unet
     shapes = ckpt.shapes()
     ident = identify(shapes)
     missing, unexpected, mismatched = (), (), ()
@@ -175,6 +180,11 @@ def load_weights(path: str | Path, variant: Optional[str] = None, in_chans: Opti
 
     ckpt = read_checkpoint(path)
     check_loadable(ckpt)
+    from .unet import load_unet  # an smp U-Net file or a unet(...) VARIANT
+
+    unet = load_unet(ckpt, variant, in_chans, num_classes, strict)
+    if unet is not None:
+        return unet
     shapes = ckpt.shapes()
     ident = identify(shapes)
     notes, identified = [], None
