@@ -165,6 +165,10 @@ USAGE = [  # (args, words the one error line must hold)
     (["summary", TINY, "--count", "bogus"], ["--count"]),
     (["summary", TINY, "--flops-engine", "bogus"], ["--flops-engine"]),
     (["summary"], ["missing VARIANT"]),
+    (["summary", "unet(encoder=resnet34, classes=0)"], ["classes=0", "1 to 16384"]),
+    (["summary", "unet(classes=1, classes=1\n2)"], ["classes=1\\n2", "give each setting once"]),
+    (["skips", "unet(depth=9)"], ["depth=9", "1 (stem only) to 5"]),
+    (["summary", "unet(encoder=bogus)"], ["unknown variant 'bogus'"]),
     (["compare", TINY, "bogus50"], ["unknown variant 'bogus50'"]),
     (["compare", TINY, "resnet32", "--size", "0"], ["positive"]),
     (["compare", TINY, "resnet32", "--size", "nan"], ["not a size"]),
@@ -369,7 +373,8 @@ def test_error_messages_are_printable(text):
     from resnet_cli.models import parse_size, resolve
 
     for parse in (parse_size, parse_batches, parse_device, resolve, lambda t: resolve(f"resnet(layers={t})"),
-                  lambda t: resolve(f"resnet({t}=1)"), lambda t: resolve(f"resnet(stem={t}, stem={t})")):
+                  lambda t: resolve(f"resnet({t}=1)"), lambda t: resolve(f"resnet(stem={t}, stem={t})"),
+                  lambda t: resolve(f"unet({t}=1)"), lambda t: resolve(f"unet(classes=1, classes={t})")):
         try:
             parse(text)
         except UsageError as err:
