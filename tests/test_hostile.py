@@ -203,6 +203,10 @@ USAGE = [  # (args, words the one error line must hold)
 @pytest.mark.parametrize("args, words", USAGE, ids=[" ".join(a)[:60] for a, _ in USAGE])
 def test_usage_errors_are_one_line_and_exit_2(args, words):
     check(invoke(*args), 2, *words)
+    if "--format" not in args:  # with --format json too: the same line, and nothing on stdout
+        result = invoke(*args, "--format", "json")
+        check(result, 2, *words)
+        assert result.stdout == ""
 
 
 # --------------------------------------------------------------------------- files (inspect and --weights)
