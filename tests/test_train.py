@@ -179,13 +179,13 @@ def test_parse_memory_rejects(text):
 def test_train_step_updates_weights_and_splits_phases():
     model = build_model(get_spec(TINY))
     before = model.fc.weight.detach().clone()
-    step = make_train_step(model, "adamw", (2, 3, 32, 32), amp="bf16", channels_last=True)
+    step = make_train_step(model, "adamw", (2, 3, 16, 16), amp="bf16", channels_last=True)
     timer = SplitTimer("cpu")
     m = measure(step, timer, warmup=0, iters=2)
     assert len(m.times_ms) == 2 and not torch.equal(before, model.fc.weight)
     assert set(timer.splits[-1]) == {"forward", "backward", "optimizer"}
     assert timer.splits[-1]["backward"] > 0 and step.input.is_contiguous(memory_format=torch.channels_last)
-    fp16 = make_train_step(build_model(get_spec(TINY)), "sgd", (2, 3, 32, 32), amp="fp16")
+    fp16 = make_train_step(build_model(get_spec(TINY)), "sgd", (2, 3, 16, 16), amp="fp16")
     assert fp16.scaler is not None
     measure(fp16, CpuTimer(), warmup=0, iters=1)
     with pytest.raises(ValueError, match="fp32"):
