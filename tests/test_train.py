@@ -251,3 +251,19 @@ def test_bench_mode_train_json_and_csv():
     assert cols["infer_samples_per_sec"] == "" and int(cols["param_count"]) == data["param_count"]
     bad = invoke("bench", TINY, *fast, "--optimizer", "sgd")
     assert bad.exit_code == 2 and "--mode train" in bad.stderr
+
+
+def test_bench_max_batch_in_train_mode_uses_the_plan_on_cpu(monkeypatch):
+    from resnet_cli.bench import session as session_module
+    from resnet_cli.bench.config import BenchConfig
+
+    spec = get_spec(TINY)
+    room = plan_memory(lambda: build_model(spec), (6, 3, 16, 16), optimizer="momentum", device_type="cpu").peak_bytes
+    monkeypatch.setattr(session_module, "available_ram_bytes", lambda: room)
+    cfg = BenchConfig(variant=TINY, spec=spec, state_dict=None, strict=True, device="cpu", dtype="fp32",
+                      channels_last=False, compile_mode=None, batches=(1,), max_batch=True, size=(16, 16), warmup=0,
+                      iters=1, min_time_s=0.0, threads=1, peak_tflops=1.0, force=False, mode="train",
+                      optimizer="momentum")
+    report = session_module.Session(cfg).run()
+    assert [(r.batch_size, r.mode) for r in report.results] == [(6, "train")]
+    assert report.results[0].plan_peak_bytes == room

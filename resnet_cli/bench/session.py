@@ -135,6 +135,14 @@ class Session:
 
     def _cpu_batches(self) -> tuple[int, ...]:
         cfg, room = self.cfg, available_ram_bytes()
+        if cfg.max_batch and "train" in cfg.modes and room is not None:
+            from ..analysis.memory_plan import with_budget  # the plan's own search (a step may not run at batch 1)
+
+            best = with_budget(self._train_plan(8), room, self._train_plan, MAX_BATCH_CEILING).max_batch
+            if not best:
+                raise RuntimeFailure("not even batch 1 of a training step fits in the RAM available; use a smaller "
+                                     "--size or another device")
+            return (best,)
         if cfg.max_batch:
             fits = (lambda b: room is None or self._need(b) <= room)
             return (largest_fitting(fits, MAX_BATCH_CEILING),)
@@ -200,7 +208,7 @@ class Session:
         if cfg.compile_mode is not None:
             torch._dynamo.reset()
             self.hooks.note(f"batch {batch}: compiling the training step with torch.compile (mode {cfg.compile_mode});"
-                            " the first call includes it")
+                            " the first call includes it; the memory plan is the eager step's")
         step = self._train_step(model, device, batch, cfg.compile_mode)
         timer = SplitTimer(device) if cfg.detail else make_timer(device)
         probe = MemoryProbe(device)
