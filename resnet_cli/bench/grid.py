@@ -242,13 +242,14 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
                               "param_count"))
         return CaseResult(case=case.name, index=index, variant=case.variant, spec=case.spec, dtype=case.dtype,
                           batch_size=case.batch, requested_batch_size=case.batch, channels_last=case.channels_last,
-                          retried=False, rounds=0, iterations=0, round_medians_ms=[], error=error, **none)
+                          retried=False, rounds=0, iterations=0, round_medians_ms=[], error=error, mode=case.mode,
+                          **none)
     reports = [r["report"] for r in runs]
     results = [rep["results"][0] for rep in reports]
     times = [t for r in runs for t in r["times_ms"]]
     stats = summarize(times)
     batch, flops_per_image = results[-1]["batch_size"], reports[0]["flops_per_image"]
-    tflops = flops_per_image * batch / (stats.median / 1e3) / 1e12
+    tflops = results[-1]["flops"] / (stats.median / 1e3) / 1e12  # a training step's FLOPs in train mode
     peaks = [rep["peak"]["tflops"] for rep in reports if rep.get("peak")]
     peak_tflops = given_peak or (peak or {}).get("tflops") or (max(peaks) if peaks else None)
     memory = [r["peak_memory_bytes"] for r in results if r["peak_memory_bytes"] is not None]
@@ -264,7 +265,8 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
         peak_memory_bytes=max(memory) if memory else None, peak_reserved_bytes=max(reserved) if reserved else None,
         first_call_ms=statistics.median(first) if first else None, flops_per_image=flops_per_image,
         gmacs=flops_per_image / 2 / 1e9, param_count=reports[0].get("param_count"), error=error,
-        warnings=_case_warnings(case, runs, stats), input_size=tuple(reports[0]["input_size"]))
+        warnings=_case_warnings(case, runs, stats), input_size=tuple(reports[0]["input_size"]),
+        mode=case.mode)
 
 
 def compare(cases: list[CaseResult], runs: list[list[dict]], ref: int, confidence: float = CONFIDENCE) -> list[CaseResult]:

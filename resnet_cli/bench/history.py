@@ -32,10 +32,11 @@ class Point:
     device: str
     device_name: str
     line: int
+    mode: str = "eval"
 
     @property
     def key(self) -> tuple:
-        return (self.variant, self.dtype, self.channels_last, self.batch_size, self.input_size)
+        return (self.variant, self.dtype, self.channels_last, self.mode, self.batch_size, self.input_size)
 
 
 def _need(record: dict, path: str, where: str, *keys: str):
@@ -61,7 +62,8 @@ def _from_saved(rec: dict, path: str, line: int) -> Point:
                  images_per_sec=float(_need(rec, path, where, "result", "images_per_sec")),
                  latency_ms=dict(_need(rec, path, where, "result", "latency_ms")),
                  gmacs=flops / 2e9 if flops else None, device=str(_need(rec, path, where, "settings", "device")),
-                 device_name=str(env.get("device_name", "")), line=line)
+                 device_name=str(env.get("device_name", "")), line=line,
+                 mode=str(result.get("mode") or settings.get("mode") or "eval"))
 
 
 def _from_document(doc: dict, path: str) -> list[Point]:
@@ -77,14 +79,14 @@ def _from_document(doc: dict, path: str) -> list[Point]:
                              input_size=tuple(c.get("input_size") or ()),
                              images_per_sec=float(_need(c, path, where, "images_per_sec")), latency_ms=dict(c["latency_ms"]),
                              gmacs=c.get("gmacs"), device=str(_need(doc, path, "", "device")),
-                             device_name=str(env.get("device_name", "")), line=0))
+                             device_name=str(env.get("device_name", "")), line=0, mode=str(c.get("mode") or "eval")))
         return out
     flops = _need(doc, path, "", "flops_per_image")
     return [Point(variant=str(_need(doc, path, "", "variant")), dtype=str(_need(doc, path, "", "dtype")),
                   channels_last=bool(doc.get("channels_last")), batch_size=int(r["batch_size"]),
                   input_size=tuple(doc.get("input_size") or ()), images_per_sec=float(r["images_per_sec"]),
                   latency_ms=dict(r["latency_ms"]), gmacs=flops / 2e9, device=str(_need(doc, path, "", "device")),
-                  device_name=str(env.get("device_name", "")), line=0)
+                  device_name=str(env.get("device_name", "")), line=0, mode=str(r.get("mode") or "eval"))
             for r in _need(doc, path, "", "results")]
 
 

@@ -22,6 +22,23 @@ class Dtype(str, enum.Enum):
     bf16 = "bf16"
 
 
+class Mode(str, enum.Enum):
+    eval = "eval"
+    train = "train"
+    both = "both"
+
+
+class Optimizer(str, enum.Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adamw = "adamw"
+
+
+class Amp(str, enum.Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 class CompileMode(str, enum.Enum):
     default = "default"
     reduce_overhead = "reduce-overhead"
@@ -121,9 +138,19 @@ def bench(
                                       "instead of a fresh one per case and round."),
     no_retry: bool = typer.Option(False, "--no-retry", help="Fail on out-of-memory instead of halving the batch."),
     fmt: Format = format_option(),
+    run_mode: Mode = typer.Option(Mode.eval, "--mode", case_sensitive=False,
+                              help="eval: forward passes (inference). train: whole training steps (forward, loss, "
+                                   "backward, optimizer step). both: each batch in both."),
+    optimizer: Optional[Optimizer] = typer.Option(None, "--optimizer", case_sensitive=False,
+                                                  help="Training step optimizer: sgd, momentum or adamw "
+                                                       "[default: sgd]."),
+    amp: Optional[Amp] = typer.Option(None, "--amp", case_sensitive=False,
+                                      help="Autocast to bf16 or fp16 over fp32 weights (fp16 training adds a "
+                                           "gradient scaler)."),
+    detail: bool = typer.Option(False, "--detail", help="Train: time forward, backward and optimizer apart."),
 ) -> None:
-    """Time forward passes: latency distribution, images/s, TFLOP/s, utilisation and peak memory per batch;
-    with several variants, dtypes or layouts, a grid of cases with relative speeds."""
+    """Time forward passes or training steps: latency distribution, images/s, TFLOP/s, utilisation and
+    peak memory per batch; with several variants, dtypes or layouts, a grid of cases with relative speeds."""
     from ..bench.config import (DEFAULT_BATCH, DEFAULT_MIN_TIME_S, BenchConfig, check_bench_numbers, parse_batches,
                                 parse_device, parse_dtypes, parse_layouts)
     from ..models import input_hw
@@ -133,9 +160,15 @@ def bench(
     if max_batch and batch is not None:
         raise UsageError("--batch and --max-batch both given; --max-batch finds the batch itself")
     check_bench_numbers(min_time=min_time, peak_tflops=peak_tflops, iters=iters, warmup=warmup)
+    if run_mode == Mode.eval and (optimizer is not None or detail):
+        raise UsageError(f"{'--optimizer' if optimizer is not None else '--detail'} applies to training steps; add "
+                         "--mode train or --mode both")
+    dtypes, layouts = parse_dtypes(dtype), parse_layouts(channels_last)
+    if amp is not None and dtypes != ("fp32",):
+        raise UsageError(f"--amp {amp.value} autocasts fp32 weights; it cannot be combined with --dtype "
+                         f"{','.join(dtypes)} (leave --dtype at fp32)")
     batches = parse_batches(batch) if batch is not None else (DEFAULT_BATCH,)
     device_name = parse_device(device)
-    dtypes, layouts = parse_dtypes(dtype), parse_layouts(channels_last)
     variants = list(variants or [None])
     if sort is not None and sort.strip().lower() not in ("throughput", "latency", "name"):
         raise UsageError(f"--sort {sort!r} is not one of throughput, latency, name")
@@ -159,14 +192,19 @@ def bench(
                              strict=strict, device=device_name, dtypes=dtypes, layouts=layouts, batches=batches,
                              compile_mode=mode, warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads,
                              peak_tflops=peak_tflops, force=force, retry=not no_retry, rounds=rounds or 3,
-                             reference=reference, sort=(sort or "run").strip().lower(), same_process=same_process),
+                             reference=reference, sort=(sort or "run").strip().lower(), same_process=same_process,
+                             modes=("eval", "train") if run_mode == Mode.both else (run_mode.value,),
+                             optimizer=(optimizer or Optimizer.sgd).value, amp=amp.value if amp else None,
+                             detail=detail),
                  fmt, save)
         return
     name, spec, state_dict = networks[0]
     cfg = BenchConfig(variant=name, spec=spec, state_dict=state_dict, strict=strict, device=device_name,
                       dtype=dtypes[0], channels_last=layouts[0], compile_mode=mode, batches=batches,
                       max_batch=max_batch, size=input_hw(spec, size), warmup=warmup, iters=iters,
-                      min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops, force=force, retry=not no_retry)
+                      min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops, force=force, retry=not no_retry,
+                      mode=run_mode.value, optimizer=(optimizer or Optimizer.sgd).value, amp=amp.value if amp else None,
+                      detail=detail)
     _run(cfg, fmt, save)
 
 

@@ -34,6 +34,10 @@ class GridOptions:
     reference: Optional[str]
     sort: str
     same_process: bool
+    modes: tuple = ("eval",)  # eval (forward passes) and/or train (training steps): one more dimension
+    optimizer: str = "sgd"
+    amp: Optional[str] = None
+    detail: bool = False
 
 
 def run_grid(opts: GridOptions, fmt: Format, save: Optional[str]) -> None:
@@ -45,7 +49,8 @@ def run_grid(opts: GridOptions, fmt: Format, save: Optional[str]) -> None:
     from ..render import grid as view
     from ..render.console import note
 
-    cases = g.expand([(n, s.to_string(), hw) for n, s, hw in opts.networks], opts.dtypes, opts.layouts, opts.batches)
+    cases = g.expand([(n, s.to_string(), hw) for n, s, hw in opts.networks], opts.dtypes, opts.layouts, opts.batches,
+                     opts.modes)
     ref = g.pick_reference(cases, opts.reference)
     iters, min_time_s = g.split_over_rounds(opts.iters, opts.min_time_s, opts.rounds)
 
@@ -54,7 +59,8 @@ def run_grid(opts: GridOptions, fmt: Format, save: Optional[str]) -> None:
                 "device": opts.device, "dtype": case.dtype, "channels_last": case.channels_last,
                 "compile_mode": opts.compile_mode, "batch": batch, "size": list(case.size), "warmup": opts.warmup,
                 "iters": iters, "min_time_s": min_time_s, "threads": opts.threads, "peak_tflops": peak,
-                "force": opts.force, "retry": opts.retry, "mode": case.mode}
+                "force": opts.force, "retry": opts.retry, "mode": case.mode,
+                "optimizer": opts.optimizer, "amp": opts.amp, "detail": opts.detail}
 
     def tell(text: str) -> None:
         note(f"resnet-cli bench: {text}")

@@ -20,14 +20,14 @@ from .tables import keep_whole
 
 #: CSV / Markdown columns, one row per case. ``param_count`` (exact), ``gmacs`` (per image) and the
 #: ``infer_*`` columns are timm benchmark.py's names (README, "Grid columns").
-COLUMNS = ["case", "index", "variant", "device", "dtype", "channels_last", "batch_size", "requested_batch_size",
+COLUMNS = ["case", "index", "variant", "device", "dtype", "channels_last", "mode", "batch_size", "requested_batch_size",
            "retried", "rounds", "iterations", "latency_median_ms", "latency_mean_ms", "latency_std_ms",
            "latency_p5_ms", "latency_p25_ms", "latency_p75_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
            "latency_iqr_ms", "latency_min_ms", "latency_max_ms", "images_per_sec", "tflops", "utilization",
            "peak_tflops", "peak_memory_bytes", "peak_reserved_bytes", "first_call_ms", "param_count", "gmacs",
            "relative", "relative_low", "relative_high", "p_value", "significant", "infer_samples_per_sec",
            "infer_step_time", "infer_batch_size", "infer_img_size", "error"]
-NUMERIC = [c for c in COLUMNS if c not in ("case", "variant", "device", "dtype", "channels_last", "retried",
+NUMERIC = [c for c in COLUMNS if c not in ("case", "variant", "device", "dtype", "channels_last", "mode", "retried",
                                            "significant", "error")]
 _STATS = ("median", "mean", "std", "p5", "p25", "p75", "p90", "p95", "p99", "iqr", "min", "max")
 
@@ -38,7 +38,7 @@ def rows(report) -> list[dict]:
     for c in report.cases:
         lat = c.latency_ms
         row = {"case": c.case, "index": c.index, "variant": c.variant, "device": report.device, "dtype": c.dtype,
-               "channels_last": c.channels_last, "batch_size": c.batch_size,
+               "channels_last": c.channels_last, "mode": c.mode, "batch_size": c.batch_size,
                "requested_batch_size": c.requested_batch_size, "retried": c.retried, "rounds": c.rounds,
                "iterations": c.iterations}
         row.update({f"latency_{k}_ms": getattr(lat, k) if lat else None for k in _STATS})
@@ -111,7 +111,8 @@ def cases_table(report) -> Table:
         lat = c.latency_ms
         memory = human_bytes(c.peak_reserved_bytes if cuda and c.peak_reserved_bytes else c.peak_memory_bytes)
         repeat = re.search(r"#\d+$", c.case)
-        row = [str(c.index), c.variant + (repeat.group() if repeat else ""), c.dtype, "nhwc" if c.channels_last else "nchw", _batch(c),
+        row = [str(c.index), c.variant + (repeat.group() if repeat else ""), c.dtype, "nhwc" if c.channels_last else "nchw",
+               _batch(c) + ("" if c.mode == "eval" else f" {c.mode}"),
                ms(lat.median) if lat else "-", f"{ms(lat.p5)} … {ms(lat.p95)}" if lat else "-",
                f"{c.images_per_sec:,.1f}" if c.images_per_sec else "-", f"{c.tflops:.3g}" if c.tflops else "-",
                f"{100 * c.utilization:.1f}%" if c.utilization is not None else "-", memory, _relative(c), verdict(c, report.reference)]
@@ -123,7 +124,9 @@ def cases_table(report) -> Table:
 def renderables(report) -> list[Any]:
     out: list[Any] = [settings_table(report), cases_table(report)]
     partial = [c for c in report.cases if 0 < c.rounds < report.rounds]
-    legend = ("median and p5 … p95: latency of one forward pass of the whole batch, every round's iterations "
+    what = ("one forward pass (eval) or training step (train)" if any(c.mode != "eval" for c in report.cases)
+            else "one forward pass")
+    legend = (f"median and p5 … p95: latency of {what} of the whole batch, every round's iterations "
               "pooled; images/s = batch / median; util = TFLOP/s / peak GEMM; relative = images/s over the "
               "reference's, with its interval; 'no significant difference': the interval includes 1.")
     if partial:
@@ -138,7 +141,7 @@ def save_line(report, case, timestamp: str) -> str:
     record = {
         "schema_version": export.SCHEMA_VERSION, "timestamp": timestamp, "variant": case.variant, "spec": case.spec,
         "case": case.case,
-        "settings": {"device": report.device, "dtype": case.dtype, "channels_last": case.channels_last,
+        "settings": {"device": report.device, "dtype": case.dtype, "channels_last": case.channels_last, "mode": case.mode,
                      "compile_mode": report.compile_mode, "input_size": case.input_size, "threads": report.threads, "warmup": report.warmup,
                      "iters": report.iters, "min_time_s": report.min_time_s, "rounds": report.rounds,
                      "process": report.process},

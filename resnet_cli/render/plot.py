@@ -18,7 +18,7 @@ from ..errors import RuntimeFailure
 def series(points: Sequence) -> "OrderedDict[str, list]":
     """Points grouped into series: by variant, plus the dtype, layout and input size where the file holds
     more than one of them; each series sorted by batch size, series in first-seen order."""
-    several = {k: len({getattr(p, k) for p in points}) > 1 for k in ("dtype", "channels_last", "input_size")}
+    several = {k: len({getattr(p, k) for p in points}) > 1 for k in ("dtype", "channels_last", "input_size", "mode")}
     groups: "OrderedDict[str, list]" = OrderedDict()
     for p in points:
         label = p.variant
@@ -26,6 +26,8 @@ def series(points: Sequence) -> "OrderedDict[str, list]":
             label += f" {p.dtype}"
         if several["channels_last"]:
             label += " nhwc" if p.channels_last else " nchw"
+        if several["mode"]:
+            label += f" {p.mode}"
         if several["input_size"] and p.input_size:
             label += f" {p.input_size[-2]}x{p.input_size[-1]}"
         groups.setdefault(label, []).append(p)
