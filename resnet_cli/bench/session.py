@@ -26,7 +26,7 @@ from .config import MAX_BATCH_CEILING, BenchConfig
 from .device import TORCH_DTYPES, MemoryProbe, available_ram_bytes, check_device, environment, free_memory, \
     is_oom, load_average, measure_peak, synchronize
 from .memory import OomRetry, estimate_memory, human_bytes, largest_fitting, refuse_if_too_big
-from .records import FLOPS_CONVENTION, BenchReport, BenchResult, Peak
+from .records import FLOPS_CONVENTION, TRAIN_FLOPS_CONVENTION, BenchReport, BenchResult, Peak
 from .runner import Interrupted, Measurement, make_timer, measure
 from .stats import batch_warnings, count_outliers, summarize
 
@@ -347,7 +347,8 @@ class Session:
             flops_convention=FLOPS_CONVENTION, flops_per_image=self.flops_per_image, peak=peak,
             environment=environment(device, cfg.dtype, cfg.channels_last, self.load), mode=cfg.mode,
             optimizer=cfg.optimizer if "train" in cfg.modes else None, amp=cfg.amp,
-            param_count=sum(p.numel() for p in self._meta.parameters()))
+            param_count=sum(p.numel() for p in self._meta.parameters()),
+            train_flops_convention=TRAIN_FLOPS_CONVENTION if "train" in cfg.modes else None)
         results: list[BenchResult] = []
         retry = OomRetry(is_oom, lambda: free_memory(device), self._oom_note)
         interrupted, current = False, cfg.modes[0]
