@@ -32,6 +32,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from ..errors import UsageError
+from ..limits import MAX_BATCH, check_int
 from ..models import ResNetSpec, build_model, input_hw, resolve
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
 from .trace import GLOBAL, tensors, trace
@@ -158,6 +159,7 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
     h, w = input_hw(spec, input_size)
     if not isinstance(batch, int) or batch < 1:
         raise UsageError(f"batch {batch!r} must be a positive integer (1 or more)")
+    check_int("batch", batch, 1, MAX_BATCH)
     if depth is not None and (not isinstance(depth, int) or depth < 0):
         raise UsageError(f"depth {depth!r} must be 0 or more (0 shows the totals only)")
     for what, value, allowed in (("count", count, COUNTS), ("flops engine", engine, ENGINES)):
@@ -226,7 +228,7 @@ def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Compari
 
 # ------------------------------------------------------------------------------------ internals
 def _resolve(name_or_spec) -> tuple[str, ResNetSpec]:
-    if isinstance(name_or_spec, ResNetSpec):
+    if not isinstance(name_or_spec, str):  # a ResNetSpec, or another network's spec (UNetSpec)
         return "custom", name_or_spec
     return resolve(name_or_spec)
 
@@ -321,6 +323,11 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
                 walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
 
     walk.traced = trace(model, shape, run)
+    # torchinfo shows the first tensor of a list output (a U-Net encoder's [input, stem, ..., deepest]);
+    # the trace, whose RF and stride the row shows, reads the last: take its shape, so the three agree
+    for row in walk.rows:
+        if row.name in walk.traced and row.output_shape is not None:
+            row.output_shape = walk.traced[row.name].output_shape
     return walk
 
 

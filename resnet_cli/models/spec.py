@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..limits import MAX_CLASSES
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("7x7", "deep", "tiered", "3x3")
@@ -157,8 +158,8 @@ class ResNetSpec:
         if self.block == "bottleneck" and min(self.bottleneck_width(w) for w in self.stage_planes) < 1:
             raise UsageError(f"width_per_group={self.width_per_group} leaves a bottleneck with no channels; "
                              "use a larger width_per_group or wider stages")
-        if self.num_classes < 0:
-            raise UsageError(f"num_classes={self.num_classes} must be 0 (no classifier) or more")
+        if not 0 <= self.num_classes <= MAX_CLASSES:
+            raise UsageError(f"num_classes={self.num_classes} is out of range: use 0 (no classifier) to {MAX_CLASSES}")
         if not 0 < self.se_ratio <= 1:
             raise UsageError(f"se_ratio={self.se_ratio} must be in (0, 1]")
         if self.block == "basic" and (self.groups != 1 or self.width_per_group != 64):

@@ -112,6 +112,8 @@ def _kernel(kernel, stride) -> str:
 def _global(value: Optional[int], shape) -> str:
     if value is not None:
         return str(value)
+    if shape and len(shape) == 4 and shape[2] * shape[3] > 1:
+        return "n/a"  # a spatial map after a fractional resize (U-Net decoder): no defined RF
     return "global" if shape else ""
 
 

@@ -313,6 +313,12 @@ def identify(shapes: dict[str, tuple[int, ...]]) -> Identification:
 
     The preferred match is the first in registry order without anti-aliasing (the plain network).
     """
+    empty = [k for k, s in shapes.items() if len(s) and 0 in tuple(s)]
+    if empty:  # a zero-width layer (crafted or truncated) describes no network, and widths divide
+        shape = "x".join(map(str, shapes[empty[0]]))
+        more = f" and {len(empty) - 1} more" if len(empty) > 1 else ""
+        return Identification(None, (), None, (), f"tensor {empty[0]!r} has a zero-width shape {shape}{more}: "
+                              "no layer of a ResNet is empty")
     try:
         derived, undetermined = derive_spec(shapes)
     except NotAResNet as exc:
