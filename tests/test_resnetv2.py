@@ -229,3 +229,20 @@ def test_evonorm_b0_matches_its_definition():
     after = norm.running_var.clone()
     assert norm(torch.empty(0, 4, 5, 5, dtype=torch.float64)).shape == (0, 4, 5, 5)
     assert torch.equal(norm.running_var, after)
+
+
+def test_fvcore_sees_the_convolution_after_the_standardisation_on_a_real_batch():
+    """On a real (non-empty) batch, fvcore's jit trace of a StdConv2d holds aten::batch_norm over the
+    weight, then aten::_convolution on the standardised weight: the conv counts as a conv."""
+    import warnings
+
+    from resnet_cli.models.layers import StdConv2d
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis
+
+        conv = StdConv2d(8, 16, 3, padding=1, bias=False)
+        analysis = FlopCountAnalysis(conv, torch.zeros(1, 8, 10, 10)).unsupported_ops_warnings(False)
+        by_op = analysis.by_operator()
+    assert by_op["conv"] == 16 * 8 * 9 * 10 * 10 and by_op["batch_norm"] > 0
