@@ -13,8 +13,8 @@ REFERENCE = Path(__file__).resolve().parent / "reference"
 
 
 def load_reference(name: str) -> dict:
-    """One reference file's ``models`` dict (``torchvision``, ``timm`` or ``cifar``)."""
-    path = REFERENCE / f"{name}_resnets.json"
+    """One reference file (``torchvision``, ``timm``, ``cifar``, or ``timm_more`` for timm_resnets_more.json)."""
+    path = REFERENCE / ("timm_resnets_more.json" if name == "timm_more" else f"{name}_resnets.json")
     if not path.exists():
         pytest.fail(f"reference file {path} is missing from the repository")
     return json.loads(path.read_text())

@@ -16,8 +16,10 @@ from resnet_cli.models import VARIANTS, build_model, get_spec
 TORCHVISION = load_reference("torchvision")["models"]
 TIMM = load_reference("timm")["models"]
 CIFAR = load_reference("cifar")["models"]
-REFERENCE = {**TORCHVISION, **TIMM, **CIFAR}
-WITH_FINGERPRINT = sorted(n for n, r in {**TORCHVISION, **TIMM}.items() if "fingerprint" in r)
+# timm_resnets_more.json: the timm.models.resnet names (this branch); its resnetv2_* names are the timmv2 branch's.
+TIMM_MORE = {n: r for n, r in load_reference("timm_more")["models"].items() if not n.startswith("resnetv2_")}
+REFERENCE = {**TORCHVISION, **TIMM, **CIFAR, **TIMM_MORE}
+WITH_FINGERPRINT = sorted(n for n, r in {**TORCHVISION, **TIMM, **TIMM_MORE}.items() if "fingerprint" in r)
 
 
 def meta_model(name, **overrides):
@@ -59,9 +61,9 @@ def test_module_output_shapes_224(name):
     assert got == TORCHVISION[name]["module_output_shapes_224"]
 
 
-@pytest.mark.parametrize("name", sorted(TIMM))
+@pytest.mark.parametrize("name", sorted({**TIMM, **TIMM_MORE}))
 def test_timm_feature_info(name):
-    ref = TIMM[name]
+    ref = {**TIMM, **TIMM_MORE}[name]
     info = get_spec(name).feature_info()
     assert [f["num_chs"] for f in info] == ref["feature_channels"]
     assert [f["reduction"] for f in info] == ref["feature_reduction"]
@@ -77,6 +79,20 @@ def test_cifar_layout(name):
     traced = trace(meta_model(name), (1, *spec.input_size))
     modules = ["conv1", *(f"layer{i}" for i in range(1, len(spec.layers) + 1))]
     assert [traced[m].output_shape[-1] for m in modules] == ref["stage_hw_32"]
+
+
+@pytest.mark.parametrize("name", sorted(TIMM_MORE))
+def test_timm_more_conv_linear_macs(name):
+    """timm_resnets_more.json's ``macs_224``. For the blur-pool nets it counts every convolution op, the
+    blur pool's fixed 3x3 filter included (resnetblur18: 3,386,880 = 9 per blur output), which our
+    conv-linear convention books as pooling; its ``blur_pool`` family holds exactly that difference."""
+    from resnet_cli.analysis.flops import count_macs
+
+    model = meta_model(name)
+    macs = count_macs(model, (1, 3, 224, 224), "conv-linear", "fvcore").macs
+    if get_spec(name).aa == "blur":
+        macs += count_macs(model, (1, 3, 224, 224), "all", "fvcore").by_op["blur_pool"]
+    assert macs == TIMM_MORE[name]["macs_224"]
 
 
 @pytest.mark.parametrize("name", WITH_FINGERPRINT)

@@ -71,6 +71,12 @@ class SqueezeExcite(nn.Module):
         return x * scale.sigmoid()
 
 
+def eca_kernel_size(channels: int) -> int:
+    """ECA's 1-D kernel for ``channels`` (Wang et al. 2020, eq. 12 with gamma 2, b 1; at least 3)."""
+    t = int(abs(math.log(channels, 2) + 1) / 2)
+    return max(t if t % 2 else t + 1, 3)
+
+
 class EfficientChannelAttention(nn.Module):
     """ECA (Wang et al. 2020, eq. 12) as timm's ``EcaModule``: a 1-D conv across channels of the global
     mean, kernel ``k = t if t odd else t + 1`` with ``t = int(|log2(C) + 1| / 2)``, at least 3.
@@ -80,8 +86,7 @@ class EfficientChannelAttention(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        t = int(abs(math.log(channels, 2) + 1) / 2)
-        k = max(t if t % 2 else t + 1, 3)
+        k = eca_kernel_size(channels)
         self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=(k - 1) // 2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -156,16 +161,24 @@ class PadShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, before, self.extra - before))
 
 
-def shortcut(spec, in_ch: int, out_ch: int, stride: int, dilation: int) -> nn.Module | None:
+def shortcut(spec, in_ch: int, out_ch: int, stride: int, dilation: int,
+             first_dilation: int = 1) -> nn.Module | None:
     """The projection shortcut of a v1 block (None when stride and channels stay), keyed like
-    torchvision/timm: ``0`` conv, ``1`` norm; average-pool form ``0`` pool, ``1`` conv, ``2`` norm."""
+    torchvision/timm: ``0`` conv, ``1`` norm; average-pool form ``0`` pool, ``1`` conv, ``2`` norm.
+
+    A conv shortcut that strides or dilates uses ``spec.down_kernel_size`` (timm ``downsample_conv``:
+    dilation ``first_dilation``, padding ``((stride - 1) + dilation * (k - 1)) // 2``); else 1x1."""
     if stride == 1 and in_ch == out_ch:
         return None
     if spec.shortcut == "pad":
         return PadShortcut(in_ch, out_ch, stride)
-    conv = nn.Conv2d(in_ch, out_ch, 1, stride=1 if spec.shortcut == "avgpool" else stride, bias=False)
     if spec.shortcut == "conv":
+        k = 1 if stride == 1 and dilation == 1 else spec.down_kernel_size
+        d = (first_dilation or dilation) if k > 1 else 1
+        conv = nn.Conv2d(in_ch, out_ch, k, stride=stride, padding=((stride - 1) + d * (k - 1)) // 2, dilation=d,
+                         bias=spec.conv_bias)
         return nn.Sequential(conv, norm_layer(spec.norm, out_ch))
+    conv = nn.Conv2d(in_ch, out_ch, 1, stride=1, bias=spec.conv_bias)
     if stride == 1 and dilation == 1:
         pool = nn.Identity()
     elif dilation > 1:
