@@ -38,7 +38,7 @@ def variant_rows(family: Optional[str], pattern: Optional[str] = None) -> list[d
         rows.append({
             "name": v.name, "family": v.family,
             "block": ("preact " if s.preact else "") + block + (" (stride in 1x1)" if s.stride_in_1x1 else ""),
-            "layers": "-".join(map(str, s.layers)), "width": s.describe_width(),
+            "layers": "-".join(map(str, s.layers)), "width": s.describe_width() + (" (pruned)" if s.block_widths else ""),
             "stem": s.stem + ("" if s.stem_pool == "max" else f" (pool: {s.stem_pool})"),
             "shortcut": s.shortcut, "attention": s.attn if s.attn == "none" or s.se_ratio == 1 / 16 or s.attn != "se"
             else f"se (ratio {s.se_ratio:g})",

@@ -63,12 +63,14 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         hidden = make_divisible(channels * ratio, 8, round_limit=0.0)
         self.fc1 = nn.Conv2d(channels, hidden, kernel_size=1, bias=True)
+        self.bn = nn.Identity()  # timm's slot for an optional norm: same module names
         self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, channels, kernel_size=1, bias=True)
+        self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
-        return x * scale.sigmoid()
+        scale = self.fc2(self.act(self.bn(self.fc1(x.mean((2, 3), keepdim=True)))))
+        return x * self.gate(scale)
 
 
 def eca_kernel_size(channels: int) -> int:
@@ -88,10 +90,11 @@ class EfficientChannelAttention(nn.Module):
         super().__init__()
         k = eca_kernel_size(channels)
         self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=(k - 1) // 2, bias=False)
+        self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x.mean((2, 3)).view(x.shape[0], 1, x.shape[1]))  # explicit C: works for an empty batch
-        return x * y.sigmoid().view(x.shape[0], x.shape[1], 1, 1)
+        return x * self.gate(y).view(x.shape[0], x.shape[1], 1, 1)
 
 
 def attention(kind: str, channels: int, se_ratio: float) -> nn.Module | None:

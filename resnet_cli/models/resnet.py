@@ -56,12 +56,14 @@ class _Block(nn.Module):
         for i, (conv, c) in enumerate(zip(convs, chans), start=1):
             setattr(self, f"conv{i}", conv)
             setattr(self, f"bn{i}", norm_layer(spec.norm, c))
-            if shared_relu and i == 1:
+            if not shared_relu and i - 1 == aa_after:
+                self.drop_block = nn.Identity()  # timm's placeholders (DropBlock off, no anti-aliasing): same module names
+            if shared_relu and i == (1 if kind == "basic" else self.n):  # where torchvision registers it
                 self.relu = nn.ReLU(inplace=True)
             if not shared_relu and i < self.n:
                 setattr(self, f"act{i}", nn.ReLU(inplace=True))
-            if i - 1 == aa_after and use_aa:
-                self.aa = anti_alias(spec.aa, mid, stride)
+            if i - 1 == aa_after and (use_aa or not shared_relu):
+                self.aa = anti_alias(spec.aa, mid, stride) if use_aa else nn.Identity()
         # ECA's kernel follows the nominal width (timm's pruned nets keep the unpruned kernels)
         self.se = attention(spec.attn, planes * expansion if spec.attn == "eca" else out_ch, spec.se_ratio)
         if not shared_relu:

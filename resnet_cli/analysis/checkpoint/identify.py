@@ -234,7 +234,7 @@ def _derive_v1(shapes: dict, stages: list[list[dict]], make_divisible) -> tuple[
                                   groups=groups)
     undetermined = ["aa", "dilate", "input_size"]
     if "bottleneck" in kinds:
-        undetermined.append("stride_in_1x1 (the stride's conv has no parameters)")
+        undetermined.append("stride_in_1x1")
     reduce = _vote(row[-1] // row[0] for stage in inner for row in stage if row[0] and row[-1] % row[0] == 0)
     fields["reduce_first"] = reduce if reduce and all(
         row[0] == row[-1] // reduce for stage in inner for row in stage) else 1
