@@ -41,7 +41,7 @@ class ResNetSpec:
 
     Attributes:
         block: ``basic`` (two 3x3 convs, expansion 1) or ``bottleneck`` (1x1, 3x3, 1x1, expansion 4;
-            the stride sits on the 3x3 conv, ResNet v1.5 as in torchvision and timm).
+            the stride sits on the 3x3 conv, ResNet v1.5 as in torchvision and timm; see ``stride_in_1x1``).
         layers: blocks per stage.
         widths: planes per stage; a stage outputs ``width * expansion`` channels.
         groups: cardinality of the bottleneck's 3x3 conv (ResNeXt, Xie et al. 2017).
