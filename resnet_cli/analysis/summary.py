@@ -14,7 +14,9 @@ How the numbers are made (nothing here needs the memory or compute of a real for
 * MACs come from one engine (:func:`.flops.count_macs`; fvcore traces the walk's empty-batch copy)
   and are attributed to modules by the engine itself. A row's MACs include its submodules and all
   its calls; ops a container runs in its own ``forward`` (the residual add, the SE squeeze and gate
-  under ``count="all"``) get an ``(ops)`` row of their own, so the leaf rows add up to the total.
+  under ``count="all"``) get an ``(ops)`` row of their own, so the leaf rows add up to the total;
+  that row also holds the parameters the container owns itself (timm's norm + activation layers,
+  ``BatchNormAct2d``, keep their weights beside their ``act`` child).
 * Parameters: each parameter is counted once, at the first row (in call order) that owns it, so
   shared modules and tied weights are not counted twice; rows include their submodules.
 """
@@ -30,6 +32,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from ..errors import UsageError
+from ..limits import MAX_BATCH, check_int
 from ..models import ResNetSpec, build_model, input_hw, resolve
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
 from .trace import GLOBAL, tensors, trace
@@ -57,6 +60,9 @@ class LayerRecord:
         calls: how many times the module ran in one forward pass (torchvision's shared ReLU: 2 or 3).
         is_leaf: no row below it in this listing (with ``depth``, a folded module is a leaf); the
             leaf rows' params and MACs add up to the totals.
+        forward_macs, backward_input_macs, backward_weight_macs, optimizer_macs, saved_bytes: with
+            ``--pass train`` only (else None): the training step's MACs of the module (submodules
+            included; see :mod:`.training`) and the bytes it saves for backward (:mod:`.memory_plan`).
     """
 
     name: str
@@ -73,6 +79,11 @@ class LayerRecord:
     stride: Optional[int]
     calls: int
     is_leaf: bool
+    forward_macs: Optional[int] = None
+    backward_input_macs: Optional[int] = None
+    backward_weight_macs: Optional[int] = None
+    optimizer_macs: Optional[int] = None
+    saved_bytes: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,11 @@ class Summary:
         output_stride: input pixels per pixel of the last feature map.
         memory: see :class:`MemoryEstimate`.
         layers: the rows, in call order (parents before children).
+        mode: ``eval`` (one forward pass) or ``train`` (``--pass train``).
+        train: with ``--pass train``: the training step (``analysis.train_summary.TrainingSummary``:
+            its MACs and memory plan); None otherwise.
+        memory_plan: with ``--pass eval`` and ``dtype``/``gpu_memory``: the inference memory plan
+            (``analysis.memory_plan.MemoryPlan``); None otherwise.
     """
 
     variant: str
@@ -134,10 +150,16 @@ class Summary:
     output_stride: int
     memory: MemoryEstimate
     layers: tuple[LayerRecord, ...]
+    mode: str = "eval"
+    train: Optional[object] = None
+    memory_plan: Optional[object] = None
 
 
 def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int = 1, depth: Optional[int] = None,
-              count: str = "conv-linear", engine: str = "fvcore", *, label: Optional[str] = None) -> Summary:
+              count: str = "conv-linear", engine: str = "fvcore", *, label: Optional[str] = None,
+              mode: str = "eval", optimizer: str = "sgd", dtype: Optional[str] = None, amp: Optional[str] = None,
+              channels_last: bool = False, freeze: Optional[str] = None,
+              gpu_memory: Optional[int] = None) -> Summary:
     """Summarize a variant name, spec string or :class:`ResNetSpec` at (batch, C, H, W).
 
     Args:
@@ -147,6 +169,12 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
         engine: ``fvcore`` (traces an empty batch: any size) or ``torch`` (FlopCounterMode on the meta
             device; its first use in a process imports ``torch._dynamo``, seconds). Same numbers.
         label: the name to show (default: the name given, or ``custom`` for a spec).
+        mode: ``eval`` (default: the forward pass) or ``train``: adds the training step (``train``:
+            forward, backward w.r.t. input and weights, optimizer MACs, per layer too, and the memory
+            plan; :mod:`.train_summary`). ``optimizer``, ``freeze`` (``"stem,layer1"``): train only.
+        dtype, amp, channels_last: the memory plan's precision (``fp32``/``bf16``/``fp16``/``amp``) and
+            layout; gpu_memory: bytes for the fits/max-batch verdict. With ``mode="eval"`` a ``dtype``
+            or ``gpu_memory`` adds the inference memory plan (``memory_plan``).
 
     Raises:
         UsageError: an unknown variant, a bad size, batch, depth, count or engine, or an input the
@@ -156,15 +184,33 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
     h, w = input_hw(spec, input_size)
     if not isinstance(batch, int) or batch < 1:
         raise UsageError(f"batch {batch!r} must be a positive integer (1 or more)")
+    check_int("batch", batch, 1, MAX_BATCH)
     if depth is not None and (not isinstance(depth, int) or depth < 0):
         raise UsageError(f"depth {depth!r} must be 0 or more (0 shows the totals only)")
     for what, value, allowed in (("count", count, COUNTS), ("flops engine", engine, ENGINES)):
         if value not in allowed:
             raise UsageError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    if mode not in ("eval", "train"):
+        raise UsageError(f"pass {mode!r} is not one of: eval, train")
+    if mode == "train" and count != "conv-linear":
+        raise UsageError("--pass train counts convolutions and linear layers (forward and backward); "
+                         "--count all applies to --pass eval")
     with torch.device("meta"):
         model = build_model(spec)
-    return _summarize_model(model, label or name, spec.to_string(), (batch, spec.in_chans, h, w),
-                            depth, count, engine, spec.output_stride)
+    result = _summarize_model(model, label or name, spec.to_string(), (batch, spec.in_chans, h, w),
+                              depth, count, engine, spec.output_stride)
+    if mode == "eval" and dtype is None and gpu_memory is None:
+        return result
+    from .train_summary import train_plan, train_summary
+
+    precision = dict(dtype=dtype or "fp32", amp=amp, channels_last=channels_last, gpu_memory=gpu_memory)
+    if mode == "eval":
+        plan = train_plan(lambda: build_model(spec), result.input_size, mode="eval", **precision)
+        return dataclasses.replace(result, memory_plan=plan)
+    train, fields = train_summary(model, lambda: build_model(spec), result.input_size, optimizer=optimizer,
+                                  freeze=freeze, **precision)
+    layers = tuple(dataclasses.replace(r, **fields.get(r.name, {})) for r in result.layers)
+    return dataclasses.replace(result, mode="train", train=train, layers=layers)
 
 
 @dataclass(frozen=True)
@@ -224,7 +270,7 @@ def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Compari
 
 # ------------------------------------------------------------------------------------ internals
 def _resolve(name_or_spec) -> tuple[str, ResNetSpec]:
-    if isinstance(name_or_spec, ResNetSpec):
+    if not isinstance(name_or_spec, str):  # a ResNetSpec, or another network's spec (UNetSpec)
         return "custom", name_or_spec
     return resolve(name_or_spec)
 
@@ -319,6 +365,11 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
                 walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
 
     walk.traced = trace(model, shape, run)
+    # torchinfo shows the first tensor of a list output (a U-Net encoder's [input, stem, ..., deepest]);
+    # the trace, whose RF and stride the row shows, reads the last: take its shape, so the three agree
+    for row in walk.rows:
+        if row.name in walk.traced and row.output_shape is not None:
+            row.output_shape = walk.traced[row.name].output_shape
     return walk
 
 
@@ -331,10 +382,13 @@ def _pair(value) -> Optional[tuple[int, ...]]:
 def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optional[int]) -> tuple[LayerRecord, ...]:
     modules = dict(model.named_modules())  # the walk may have run a copy, whose tied weights are untied
     own, own_trainable, assigned = Counter(), Counter(), set()
+    direct, direct_trainable = Counter(), Counter()  # a container's own parameters (timm's BatchNormAct2d)
     for row in walk.rows:
         for p in modules[row.name].parameters(recurse=False):
             if id(p) not in assigned:
                 assigned.add(id(p))
+                direct[row.name] += p.numel()
+                direct_trainable[row.name] += p.numel() * p.requires_grad
                 parts = row.name.split(".")
                 for i in range(1, len(parts) + 1):  # the owner and each of its ancestors
                     own[".".join(parts[:i])] += p.numel()
@@ -351,11 +405,12 @@ def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optiona
         for child in children[name]:
             rest.subtract(by_module.get(child, {}))
         rest = {f: v for f, v in rest.items() if v}
-        if children[name] and rest:
+        if children[name] and (rest or direct[name]):  # its own ops, and the parameters they use
             macs = sum(rest.values())
-            records.append(LayerRecord(f"{name}.(ops)" if name else "(ops)", "+".join(sorted(rest)),
-                                       parent_depth + 1, None, None, None, 0, 0, macs, percent(macs), None, None,
-                                       walk.traced[name].calls if name in walk.traced else 1, True))
+            records.append(LayerRecord(f"{name}.(ops)" if name else "(ops)",
+                                       "+".join(sorted(rest)) or "own parameters", parent_depth + 1, None, None,
+                                       None, direct[name], direct_trainable[name], macs, percent(macs), None,
+                                       None, walk.traced[name].calls if name in walk.traced else 1, True))
 
     open_rows: list[tuple[str, int]] = [("", 0)]
     for row in walk.rows:

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import UsageError
+from ..limits import MAX_BATCH, MAX_ITERS, MAX_MIN_TIME_S, PEAK_TFLOPS_RANGE, check_float, check_int
 
 #: ``--dtype`` choices and the torch dtype names they stand for.
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+#: ``--mode`` choices.
+MODES = ("eval", "train", "both")
 #: ``--compile-mode`` choices (``torch.compile``'s modes).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: The largest batch ``--max-batch`` tries.
@@ -38,6 +41,11 @@ class BenchConfig:
         threads: ``torch.set_num_threads`` value, or None for torch's default.
         peak_tflops: the peak to divide by, or None to measure it.
         force: run on CPU even when the activation estimate exceeds the available RAM.
+        mode: ``eval`` (forward passes under ``inference_mode``), ``train`` (whole training steps,
+            :mod:`.train`) or ``both`` (each batch in both modes, eval first).
+        optimizer: ``sgd``, ``momentum`` or ``adamw`` (train); amp: ``bf16`` / ``fp16`` autocast over
+            fp32 weights (fp16 with a gradient scaler in train), or None.
+        detail: time the forward / backward / optimizer phases of each training step apart.
     """
 
     variant: str
@@ -57,6 +65,15 @@ class BenchConfig:
     threads: Optional[int]
     peak_tflops: Optional[float]
     force: bool
+    mode: str = "eval"
+    optimizer: str = "sgd"
+    amp: Optional[str] = None
+    detail: bool = False
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The modes each batch runs in, in order."""
+        return ("eval", "train") if self.mode == "both" else (self.mode,)
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
@@ -78,6 +95,8 @@ def parse_batches(text: str) -> tuple[int, ...]:
                              "commas, e.g. 64 or 1,8,32") from None
         if value < 1:
             raise UsageError(f"--batch item {item!r} must be 1 or more; e.g. --batch 64 or --batch 1,8,32")
+        if value > MAX_BATCH:
+            raise UsageError(f"--batch item {item!r} is out of range: give batch sizes from 1 to {MAX_BATCH}")
         if value not in out:
             out.append(value)
     return tuple(out)
@@ -94,3 +113,20 @@ def parse_device(text: str) -> str:
     if not match or (match.group(2) is not None and match.group(1) != "cuda"):
         raise UsageError(f"--device {text!r} is not a device; use cpu, cuda, cuda:N (N = GPU index) or mps")
     return value
+
+
+def check_bench_numbers(min_time: Optional[float] = None, peak_tflops: Optional[float] = None,
+                        iters: Optional[int] = None, warmup: Optional[int] = None) -> None:
+    """The numeric options of a bench run (None: not given). ``nan`` and ``inf`` are refused: timing
+    "at least nan s" never ends, and a peak of ``inf`` or ``1e-320`` TFLOP/s makes the utilisation 0
+    or infinite.
+
+    Raises:
+        UsageError: names the option, the value and the accepted range.
+    """
+    check_float("--min-time", min_time, 0.0, MAX_MIN_TIME_S, "seconds")
+    check_float("--peak-tflops", peak_tflops, *PEAK_TFLOPS_RANGE, "TFLOP/s")
+    if iters is not None:
+        check_int("--iters", iters, 1, MAX_ITERS)
+    if warmup is not None:
+        check_int("--warmup", warmup, 0, MAX_ITERS)

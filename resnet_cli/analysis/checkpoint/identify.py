@@ -137,7 +137,9 @@ def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[s
     stem's three widths; ``maxpool.0`` is ResNet-RS's conv stem pool; shortcut from the downsample
     indices (``0`` conv: plain, ``1`` conv after a pool: avgpool, none where channels change: option-A
     pad); ``se.fc1`` (SE, ratio from its width) or ``se.conv`` (ECA); BatchNorm when running
-    statistics are present, else GroupNorm; ``in_chans`` from the stem; classes from ``fc``/``head.fc``.
+    statistics are present, EvoNorm-S0 / FRN from their ``v`` / ``tau`` parameters, else GroupNorm;
+    ``in_chans`` from the stem; classes from ``fc``/``head.fc``. Widths are read as they are
+    (``wide_factor=1``); a width multiplier shows only in the widths it produces.
     For the ``layerN.j`` layout also (:func:`_derive_v1`) the block type per stage, each block's inner
     widths (``reduce_first``, or explicit ``out_channels``/``block_widths`` when no width rule fits),
     ``conv_bias`` and ``down_kernel_size``.
@@ -191,7 +193,9 @@ def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[s
         hidden = [_vote(v for b in stage for v in (_dim(b, "se.fc1.weight", 0), _dim(b, "se.fc2.weight", 1)))
                   for stage in stages]
         fields["se_ratio"] = _se_ratio(outs, hidden, make_divisible)
-    fields["norm"] = "batchnorm" if any(k.endswith(BN_BUFFERS[:2]) for k in shapes) else "groupnorm"
+    fields["norm"] = _norm_kind(shapes)
+    if preact:
+        undetermined.extend(_v2_undetermined())
     try:
         return ResNetSpec(**fields), tuple(undetermined)
     except UsageError as exc:
@@ -265,7 +269,7 @@ def _derive_v1(shapes: dict, stages: list[list[dict]], make_divisible) -> tuple[
         hidden = [_vote(v for b in stage for v in (_dim(b, "se.fc1.weight", 0), _dim(b, "se.fc2.weight", 1)))
                   for stage in stages]
         fields["se_ratio"] = _se_ratio(outs, hidden, make_divisible)
-    fields["norm"] = "batchnorm" if any(k.endswith(BN_BUFFERS[:2]) for k in shapes) else "groupnorm"
+    fields["norm"] = _norm_kind(shapes)
     try:
         return ResNetSpec(**fields), tuple(undetermined)
     except UsageError as exc:
@@ -290,6 +294,26 @@ def _regular_widths(kinds, outs, inner, groups, reduce_first):
         except NotAResNet:
             return None
     return widths, wpg, exact
+def _norm_kind(shapes: dict) -> str:
+    """The norm layer of a state_dict: BatchNorm (running statistics), EvoNorm-S0 (timm
+    ``EvoNorm2dS0``: ``weight``, ``bias``, ``v``), FRN (timm ``FilterResponseNormTlu2d``: ``weight``,
+    ``bias``, ``tau``), else GroupNorm (``weight`` and ``bias`` only), by majority over the norms."""
+    votes = Counter()
+    for key in shapes:
+        if key.endswith(BN_BUFFERS[:2]):
+            votes["batchnorm"] += 1
+        elif key.endswith(".v") and "norm" in key.rsplit(".", 2)[-2]:
+            votes["evonorm"] += 1
+        elif key.endswith(".tau") and "norm" in key.rsplit(".", 2)[-2]:
+            votes["frn"] += 1
+    return votes.most_common(1)[0][0] if votes else "groupnorm"
+
+
+def _v2_undetermined() -> tuple[str, ...]:
+    """What a pre-activation (timm ResNetV2) state_dict cannot show beyond the v1 fields: weight
+    standardisation has no parameters of its own (BiT's StdConv2d keys are a Conv2d's), nor has the
+    zero padding of BiT's stem pool."""
+    return ("conv (plain or std)", "stem pool padding (max, fixed or same)")
 
 
 def _width_per_group(planes: tuple[int, ...], mids: list, groups: int) -> tuple[int, bool]:
@@ -338,18 +362,19 @@ def layout_signature(spec: ResNetSpec) -> tuple:
     """Everything about ``spec`` that its state_dict keys and shapes show, and nothing else.
 
     Left out, because no parameter depends on them: ``aa``, ``dilate``, ``zero_init_last``, ``naming``,
-    ``input_size``, ``stride_in_1x1``, max-pool vs no stem pool, the pool of a pre-activation shortcut,
-    and ``se_ratio`` / ``width_per_group`` / ``reduce_first`` / ``widths`` beyond the widths (and ECA
-    kernels) they produce.
+    ``input_size``, ``stride_in_1x1``, max-pool vs no stem pool (and its padding: ``fixed``, ``same``),
+    the pool of a pre-activation shortcut, weight standardisation (``conv``, ``conv_eps``), and
+    ``se_ratio`` / ``width_per_group`` / ``wide_factor`` / ``reduce_first`` / ``widths`` beyond the widths
+    (and ECA kernels) they produce.
     """
     from ...models.layers import deep_stem_widths, eca_kernel_size, make_divisible
 
     s = spec
-    stem = (*deep_stem_widths(s), s.stem_channels) if s.stem in ("deep", "tiered") else (s.stem_width,)
+    stem = (*deep_stem_widths(s), s.stem_channels) if s.stem in ("deep", "tiered") else (s.stem_planes,)
     inner = tuple(row for stage in s.block_inner_widths() for row in stage)
     se = tuple(make_divisible(c * s.se_ratio, 8, round_limit=0.0) for c in s.stage_channels) if s.attn == "se" else ()
     eca = tuple(eca_kernel_size(w * (4 if b == "bottleneck" else 1))
-                for w, b in zip(s.widths, s.block_types())) if s.attn == "eca" else ()
+                for w, b in zip(s.stage_planes, s.block_types())) if s.attn == "eca" else ()
     shortcut = None if s.preact else s.shortcut
     down = s.down_kernel_size if s.shortcut == "conv" and len(s.layers) > 1 else 1
     return (s.preact, s.block_types(), s.layers, s.stage_channels, inner,
@@ -386,6 +411,12 @@ def identify(shapes: dict[str, tuple[int, ...]]) -> Identification:
 
     The preferred match is the first in registry order without anti-aliasing (the plain network).
     """
+    empty = [k for k, s in shapes.items() if len(s) and 0 in tuple(s)]
+    if empty:  # a zero-width layer (crafted or truncated) describes no network, and widths divide
+        shape = "x".join(map(str, shapes[empty[0]]))
+        more = f" and {len(empty) - 1} more" if len(empty) > 1 else ""
+        return Identification(None, (), None, (), f"tensor {empty[0]!r} has a zero-width shape {shape}{more}: "
+                              "no layer of a ResNet is empty")
     try:
         derived, undetermined = derive_spec(shapes)
     except NotAResNet as exc:
