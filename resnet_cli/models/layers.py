@@ -81,12 +81,20 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         hidden = make_divisible(channels * ratio, 8, round_limit=0.0)
         self.fc1 = nn.Conv2d(channels, hidden, kernel_size=1, bias=True)
+        self.bn = nn.Identity()  # timm's slot for an optional norm: same module names
         self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, channels, kernel_size=1, bias=True)
+        self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
-        return x * scale.sigmoid()
+        scale = self.fc2(self.act(self.bn(self.fc1(x.mean((2, 3), keepdim=True)))))
+        return x * self.gate(scale)
+
+
+def eca_kernel_size(channels: int) -> int:
+    """ECA's 1-D kernel for ``channels`` (Wang et al. 2020, eq. 12 with gamma 2, b 1; at least 3)."""
+    t = int(abs(math.log(channels, 2) + 1) / 2)
+    return max(t if t % 2 else t + 1, 3)
 
 
 class EfficientChannelAttention(nn.Module):
@@ -98,13 +106,13 @@ class EfficientChannelAttention(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        t = int(abs(math.log(channels, 2) + 1) / 2)
-        k = max(t if t % 2 else t + 1, 3)
+        k = eca_kernel_size(channels)
         self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=(k - 1) // 2, bias=False)
+        self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x.mean((2, 3)).view(x.shape[0], 1, x.shape[1]))  # explicit C: works for an empty batch
-        return x * y.sigmoid().view(x.shape[0], x.shape[1], 1, 1)
+        return x * self.gate(y).view(x.shape[0], x.shape[1], 1, 1)
 
 
 def attention(kind: str, channels: int, se_ratio: float) -> nn.Module | None:
@@ -174,16 +182,24 @@ class PadShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, before, self.extra - before))
 
 
-def shortcut(spec, in_ch: int, out_ch: int, stride: int, dilation: int) -> nn.Module | None:
+def shortcut(spec, in_ch: int, out_ch: int, stride: int, dilation: int,
+             first_dilation: int = 1) -> nn.Module | None:
     """The projection shortcut of a v1 block (None when stride and channels stay), keyed like
-    torchvision/timm: ``0`` conv, ``1`` norm; average-pool form ``0`` pool, ``1`` conv, ``2`` norm."""
+    torchvision/timm: ``0`` conv, ``1`` norm; average-pool form ``0`` pool, ``1`` conv, ``2`` norm.
+
+    A conv shortcut that strides or dilates uses ``spec.down_kernel_size`` (timm ``downsample_conv``:
+    dilation ``first_dilation``, padding ``((stride - 1) + dilation * (k - 1)) // 2``); else 1x1."""
     if stride == 1 and in_ch == out_ch:
         return None
     if spec.shortcut == "pad":
         return PadShortcut(in_ch, out_ch, stride)
-    conv = nn.Conv2d(in_ch, out_ch, 1, stride=1 if spec.shortcut == "avgpool" else stride, bias=False)
     if spec.shortcut == "conv":
+        k = 1 if stride == 1 and dilation == 1 else spec.down_kernel_size
+        d = (first_dilation or dilation) if k > 1 else 1
+        conv = nn.Conv2d(in_ch, out_ch, k, stride=stride, padding=((stride - 1) + d * (k - 1)) // 2, dilation=d,
+                         bias=spec.conv_bias)
         return nn.Sequential(conv, norm_layer(spec.norm, out_ch))
+    conv = nn.Conv2d(in_ch, out_ch, 1, stride=1, bias=spec.conv_bias)
     if stride == 1 and dilation == 1:
         pool = nn.Identity()
     elif dilation > 1:
