@@ -36,7 +36,7 @@ REFERENCE = ([(n, 224, r, "macs_224") for n, r in TORCHVISION.items()]
              + [("resnet50(dilate=0-1-1)", 224, DILATED, "macs_224")])
 SUMMARY_KEYS = {"schema_version", "variant", "spec", "input_size", "total_params", "trainable_params",
                 "non_trainable_params", "macs", "flops", "count", "engine", "counted_ops", "zero_ops",
-                "data_movement_ops", "macs_by_op", "note", "output_stride", "memory", "layers"}
+                "data_movement_ops", "macs_by_op", "note", "output_stride", "memory", "layers", "notes"}
 LAYER_KEYS = set(LAYER_COLUMNS)
 runner = CliRunner()
 

@@ -13,15 +13,21 @@ skip; its last step does the same against the input, because a segmentation outp
 input's size. ``upsample`` (``interpolate(scale_factor=2)`` or a stride-2 transposed conv) needs the
 two sizes to be equal; ``resize`` (interpolate to the skip's size, as newer segmentation libraries
 do) always runs, and is exact only when every resize factor is a whole number.
+
+For a network that is not a ResNetSpec (the user's module), the stages are inferred from the trace
+as timm's ``feature_info`` describes them: one stage per cumulative stride, the last module (in the
+order modules finish, so the outermost) whose output has that stride; the notes say which were chosen.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from ..errors import UsageError
 from ..models import ResNetSpec, input_hw, resolve
+from ..models.external import is_source
 from ..models.parse import dilate_for_output_stride
 
 DECODERS = ("upsample", "resize")
@@ -39,7 +45,7 @@ class StageRecord:
             ``stages.0``); ``""`` for the input.
         channels, height, width: the map is (N, channels, height, width).
         stride: cumulative stride, input pixels between neighbouring outputs.
-        receptive_field: theoretical receptive field side in input pixels.
+        receptive_field: theoretical receptive field side in input pixels (None when not known).
     """
 
     name: str
@@ -48,7 +54,7 @@ class StageRecord:
     height: int
     width: int
     stride: int
-    receptive_field: int
+    receptive_field: Optional[int]
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,8 @@ class DecoderCheck:
 
 @dataclass(frozen=True)
 class EncoderStages:
-    """What :func:`encoder_stages` returns: ``input_size`` is (H, W) in pixels."""
+    """What :func:`encoder_stages` returns: ``input_size`` is (H, W) in pixels; ``notes``: how the
+    stages were found when the network is not a ResNetSpec, and anything else inferred."""
 
     variant: str
     input_size: tuple[int, int]
@@ -133,6 +140,7 @@ class EncoderStages:
     output_stride: int
     stages: tuple[StageRecord, ...]
     decoder_check: DecoderCheck
+    notes: tuple[str, ...] = ()
 
 
 def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[int, int], None] = None, *,
@@ -142,7 +150,9 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
     """The encoder stages of a network for a (1, C, H, W) input, and the U-Net decoder check.
 
     Args:
-        variant: a variant name, spec string or :class:`ResNetSpec`.
+        variant: a variant name, spec string or :class:`ResNetSpec`; or a ``file.py:factory`` /
+            ``timm:NAME`` text, ``ModuleSource`` or ``torch.nn.Module``, whose stages are inferred
+            (see the module docstring; ``size`` may then be (C, H, W)).
         size: H, (H, W) or ``"HxW"`` in pixels; default the variant's input size.
         in_chans: input channels (overrides the variant's).
         output_stride: 32, 16 or 8 (only values the network can reach); the later stages replace
@@ -157,7 +167,10 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
         UsageError: unknown variant, bad size / output stride / depth / decoder, or an input on which
             the network's own forward pass fails (the message names the layer and the nearest size
             that works).
+        RuntimeFailure: a module's factory or forward pass raised.
     """
+    if not isinstance(variant, (str, ResNetSpec)) or is_source(variant):
+        return _module_stages(variant, size, in_chans, output_stride, depth, decoder, name)
     if isinstance(variant, ResNetSpec):
         display, spec = variant.to_string(), variant.replace(in_chans=in_chans) if in_chans else variant
     else:
@@ -182,6 +195,60 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
     checks = _checks(levels, [(s.height, s.width) for s in levels], decoder)
     result = _decoder_check(checks, levels, decoder, depth, lambda: _Probe(spec, model, levels, decoder))
     return EncoderStages(display, (h, w), spec.in_chans, spec.output_stride, tuple(stages), result)
+
+
+def _module_stages(variant, size, in_chans, output_stride, depth, decoder, name) -> EncoderStages:
+    """:func:`encoder_stages` for a network that is not a ResNetSpec: stages inferred from the trace."""
+    if in_chans is not None or output_stride is not None:
+        flag = "--in-chans" if in_chans is not None else "--output-stride"
+        raise UsageError(f"{flag} applies to the built-in ResNets; for your own module pass the factory's own "
+                         "argument with --kwargs (timm: 'output_stride=16', 'in_chans=1')")
+    if decoder not in DECODERS:
+        raise UsageError(f"decoder {decoder!r} is not known; use {' or '.join(DECODERS)}")
+    from .network import check_forward, open_network
+    from .summary import network_hw
+    from .trace import trace
+
+    net = open_network(variant, name=name, input_size=size)
+    h, w = network_hw(net, size)
+    shape = (1, net.in_chans, h, w)
+    check_forward(net, shape)
+    stages = inferred_stages(trace(net.model, shape), h, w, net.in_chans)
+    if len(stages) < 2:
+        raise UsageError(f"{net.name} has no module whose output is a strided (N, C, H, W) map at {h}x{w}: "
+                         "no encoder stages to check")
+    deepest = len(stages) - 1
+    if depth is None:
+        depth = deepest
+    elif not 1 <= depth <= deepest:
+        raise UsageError(f"depth {depth} is not possible for {net.name}: use 1 to {deepest} "
+                         f"(its {deepest} stages, found by stride)")
+    stages = stages[:depth + 1]
+    chosen = ", ".join(f"{s.name} = {s.module} (stride {s.stride})" for s in stages[1:])
+    notes = net.notes + (f"stages inferred from the trace, the last module at each cumulative stride (timm's "
+                         f"feature_info rule): {chosen}",)
+    checks = _checks(stages, [(s.height, s.width) for s in stages], decoder)
+    result = _decoder_check(checks, stages, decoder, depth, lambda: _Probe(None, net.model, stages, decoder))
+    return EncoderStages(net.name, (h, w), net.in_chans, stages[-1].stride, tuple(stages), result, notes)
+
+
+def inferred_stages(records, h: int, w: int, in_chans: int) -> list[StageRecord]:
+    """``input`` and one :class:`StageRecord` per cumulative stride, from a :func:`.trace.trace` of a
+    (1, C, H, W) input: the last module to finish with a 4-D output at each stride, strides rising
+    (a module at a smaller stride than the deepest so far, as in a decoder, starts nothing). Named
+    ``stage1``.. in order; stride-1 modules make a stage only when they are not the input itself."""
+    stages: list[StageRecord] = []
+    for r in records.values():
+        if not r.name or r.stride is None or len(r.output_shape) != 4:
+            continue
+        _, c, mh, mw = r.output_shape
+        record = StageRecord("", r.name, c, mh, mw, r.stride, r.receptive_field)
+        if stages and r.stride == stages[-1].stride:
+            stages[-1] = record
+        elif not stages or r.stride > stages[-1].stride:
+            stages.append(record)
+    rows = [StageRecord("input", "", in_chans, h, w, 1, 1)]
+    return rows + [dataclasses.replace(s, name=f"stage{i}") for i, s in enumerate(stages, 1)]
 
 
 def _depth(spec: ResNetSpec, depth: Optional[int], display: str) -> int:
@@ -239,13 +306,17 @@ class _Probe:
     found are confirmed on the full network; if either ever disagrees, the full network is searched.
     """
 
-    def __init__(self, spec: ResNetSpec, full, levels: list[StageRecord], decoder: str):
+    def __init__(self, spec: Optional[ResNetSpec], full, levels: list[StageRecord], decoder: str):
         import torch
         from ..models import build_model
         from .trace import empty_cpu_copy
 
         self.levels, self.decoder, self.full = levels, decoder, empty_cpu_copy(full).eval()
         self.modules = [s.module for s in levels[1:]]
+        self._flags: dict[tuple[int, int], tuple[bool, bool]] = {}
+        if spec is None:  # not a ResNet: no cut network to stand in for it
+            self.model = self.full
+            return
         with torch.device("meta"):
             cut = empty_cpu_copy(build_model(spec.replace(layers=(1,) * len(spec.layers)))).eval()
         same = self.sizes(cut, levels[0].height, levels[0].width) == [(s.height, s.width) for s in levels]

@@ -29,9 +29,10 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from ..errors import UsageError
-from ..models import ResNetSpec, build_model, input_hw, resolve
+from ..errors import RuntimeFailure, UsageError
+from ..models import ResNetSpec, input_hw
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
+from .network import check_forward, first_rf_note, inferred_output_stride, open_network
 from .trace import GLOBAL, tensors, trace
 
 DTYPE, BYTES_PER_ELEMENT = "float32", 4  # the input; parameters and activations use their own
@@ -57,6 +58,8 @@ class LayerRecord:
         calls: how many times the module ran in one forward pass (torchvision's shared ReLU: 2 or 3).
         is_leaf: no row below it in this listing (with ``depth``, a folded module is a leaf); the
             leaf rows' params and MACs add up to the totals.
+        receptive_field_note: why ``receptive_field`` and ``stride`` are not known here (``after
+            aten::lstm in rnn``: an op outside the RF rule ran before), else None.
     """
 
     name: str
@@ -73,6 +76,7 @@ class LayerRecord:
     stride: Optional[int]
     calls: int
     is_leaf: bool
+    receptive_field_note: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -111,9 +115,12 @@ class Summary:
             as 0 MACs under ``count``, and data movement (0 by definition).
         macs_by_op: op family -> MACs.
         note: one line saying what was counted.
-        output_stride: input pixels per pixel of the last feature map.
+        output_stride: input pixels per pixel of the last feature map (for a module that is not a
+            ResNetSpec: the largest cumulative stride traced; None when not known).
         memory: see :class:`MemoryEstimate`.
         layers: the rows, in call order (parents before children).
+        notes: what was inferred or could not be computed (the input size chosen for a module, a
+            receptive field that stopped), one line each.
     """
 
     variant: str
@@ -131,17 +138,22 @@ class Summary:
     data_movement_ops: tuple[str, ...]
     macs_by_op: dict[str, int]
     note: str
-    output_stride: int
+    output_stride: Optional[int]
     memory: MemoryEstimate
     layers: tuple[LayerRecord, ...]
+    notes: tuple[str, ...] = ()
 
 
-def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int = 1, depth: Optional[int] = None,
-              count: str = "conv-linear", engine: str = "fvcore", *, label: Optional[str] = None) -> Summary:
-    """Summarize a variant name, spec string or :class:`ResNetSpec` at (batch, C, H, W).
+def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=None, batch: int = 1,
+              depth: Optional[int] = None, count: str = "conv-linear", engine: str = "fvcore", *,
+              label: Optional[str] = None) -> Summary:
+    """Summarize a variant name, spec string, :class:`ResNetSpec`, ``file.py:factory`` / ``timm:NAME``
+    text (:mod:`resnet_cli.models.external`) or ``torch.nn.Module`` at (batch, C, H, W).
 
     Args:
-        input_size: H, (H, W) or ``"HxW"``; default: the variant's own input size.
+        input_size: H, (H, W) or ``"HxW"``; for a module also (C, H, W) (default: what the module
+            tells, else its first conv's in_channels and 224 x 224, said in ``notes``); default: the
+            variant's own input size.
         batch: N >= 1. depth: keep rows down to this depth (None: all); deeper rows fold into their parent.
         count: ``conv-linear`` (torchvision's convention) or ``all`` (see :mod:`.flops`).
         engine: ``fvcore`` (traces an empty batch: any size) or ``torch`` (FlopCounterMode on the meta
@@ -151,9 +163,10 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
     Raises:
         UsageError: an unknown variant, a bad size, batch, depth, count or engine, or an input the
             network cannot take (the first failing layer and the nearest size that works).
+        RuntimeFailure: a module's factory or forward pass raised (see :func:`.network.check_forward`).
     """
-    name, spec = _resolve(name_or_spec)
-    h, w = input_hw(spec, input_size)
+    net = open_network(name_or_spec, name=label, input_size=input_size)
+    h, w = network_hw(net, input_size)
     if not isinstance(batch, int) or batch < 1:
         raise UsageError(f"batch {batch!r} must be a positive integer (1 or more)")
     if depth is not None and (not isinstance(depth, int) or depth < 0):
@@ -161,10 +174,18 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
     for what, value, allowed in (("count", count, COUNTS), ("flops engine", engine, ENGINES)):
         if value not in allowed:
             raise UsageError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
-    with torch.device("meta"):
-        model = build_model(spec)
-    return _summarize_model(model, label or name, spec.to_string(), (batch, spec.in_chans, h, w),
-                            depth, count, engine, spec.output_stride)
+    shape = (batch, net.in_chans, h, w)
+    check_forward(net, shape)
+    notes = net.notes
+    output_stride = net.spec.output_stride if net.spec is not None else None
+    try:
+        summary = _summarize_model(net.model, net.name, net.spec_string, shape, depth, count, engine, output_stride)
+    except RuntimeFailure as err:
+        if not _fvcore_cannot_batch(net, engine, err):
+            raise
+        summary = _summarize_model(net.model, net.name, net.spec_string, shape, depth, count, "torch", output_stride)
+        notes += (FVCORE_FALLBACK,)
+    return dataclasses.replace(summary, notes=notes + summary.notes)
 
 
 @dataclass(frozen=True)
@@ -197,10 +218,12 @@ class Comparison:
     variants: tuple[CompareRecord, ...]
 
 
-def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Comparison:
+def compare(names: Sequence[Union[str, ResNetSpec, torch.nn.Module]], input_size=None) -> Comparison:
     """Params, MACs at ``input_size`` (default: each variant's own), conv layers, stage channels,
     output stride and default input size of each variant (built on the meta device; MACs by fvcore on an
-    empty batch, :func:`.flops.conv_linear_macs`).
+    empty batch, :func:`.flops.conv_linear_macs`). A network that is not a ResNetSpec (a module, a
+    ``file.py:factory`` text) gets its stage channels and output stride from the trace (the stages of
+    :func:`.stages.encoder_stages`: the last module at each cumulative stride).
 
     Raises:
         UsageError: no variants, an unknown variant, a bad size, or a size a variant cannot take.
@@ -209,28 +232,62 @@ def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Compari
         raise UsageError("compare needs at least one variant, e.g. 'resnet-cli compare resnet18 resnet50'")
     rows = []
     for item in names:
-        name, spec = _resolve(item)
-        h, w = input_hw(spec, input_size)
-        with torch.device("meta"):
-            model = build_model(spec)
-        macs = conv_linear_macs(model, (1, spec.in_chans, h, w))
+        net = open_network(item)
+        h, w = network_hw(net, input_size)
+        model, shape = net.model, (1, net.in_chans, h, w)
+        check_forward(net, shape)
+        try:
+            macs = conv_linear_macs(model, shape)
+        except RuntimeFailure as err:
+            if not _fvcore_cannot_batch(net, "fvcore", err):
+                raise
+            macs = count_macs(model, shape, "conv-linear", "torch").macs
         convs = sum(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
-        rows.append(CompareRecord(name, sum(p.numel() for p in model.parameters()), macs, 2 * macs, (h, w),
-                                  tuple(spec.input_size), convs, tuple(spec.stage_channels), spec.output_stride))
+        if net.spec is not None:
+            channels, stride = tuple(net.spec.stage_channels), net.spec.output_stride
+        else:
+            from .stages import inferred_stages
+
+            stages = inferred_stages(trace(model, shape), h, w, net.in_chans)[1:]
+            channels, stride = tuple(s.channels for s in stages), max((s.stride for s in stages), default=1)
+        rows.append(CompareRecord(net.name, sum(p.numel() for p in model.parameters()), macs, 2 * macs, (h, w),
+                                  tuple(net.input_size), convs, channels, stride))
     note = ("MACs: convolutions and linear layers only (torchvision's convention), batch 1, "
             "counted by fvcore; FLOPs = 2 x MACs")
     return Comparison(note, tuple(rows))
 
 
 # ------------------------------------------------------------------------------------ internals
-def _resolve(name_or_spec) -> tuple[str, ResNetSpec]:
-    if isinstance(name_or_spec, ResNetSpec):
-        return "custom", name_or_spec
-    return resolve(name_or_spec)
+FVCORE_FALLBACK = ("MACs by the torch engine (FlopCounterMode): fvcore's empty-batch trace cannot find the batch "
+                   "of this module (a tensor whose first dimension is not the batch, such as an LSTM's "
+                   "(layers, N, hidden) state)")
+
+
+def _fvcore_cannot_batch(net, engine: str, err: Exception) -> bool:
+    """Whether fvcore failed only because a traced tensor of a user's module has no leading batch."""
+    return net.spec is None and engine == "fvcore" and "reads the batch from the first dimension" in str(err)
+
+
+def network_hw(net, size) -> tuple[int, int]:
+    """(H, W) for a :class:`.network.Network`: ``size`` as H, (H, W), ``"HxW"`` or (C, H, W) (C taken
+    by :func:`.network.open_network`), default its own input size.
+
+    Raises:
+        UsageError: anything else (see :func:`resnet_cli.models.input_hw`).
+    """
+    if size is None:
+        return tuple(net.input_size[1:])
+    if isinstance(size, (tuple, list)) and len(size) == 3:
+        if net.spec is not None:
+            raise UsageError(f"input size {tuple(size)!r}: give (H, W) for a ResNet spec (its channels are "
+                             "in_chans, e.g. 'resnet50(in_chans=1)')")
+        size = tuple(size)[1:]
+    return input_hw(net.spec or ResNetSpec(), size)
 
 
 def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape: tuple[int, int, int, int],
-                     depth: Optional[int], count: str, engine: str, output_stride: int) -> Summary:
+                     depth: Optional[int], count: str, engine: str, output_stride: Optional[int]) -> Summary:
+    """The summary of ``model`` at ``shape`` (N, C, H, W); ``output_stride`` None: inferred from the trace."""
     walk = _walk(model, shape)
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
@@ -244,9 +301,12 @@ def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape:
     input_bytes = math.prod(shape) * BYTES_PER_ELEMENT
     memory = MemoryEstimate(DTYPE, input_bytes, param_bytes, buffer_bytes, walk.activation_bytes,
                             input_bytes + 4 * param_bytes + buffer_bytes + walk.activation_bytes)
+    if output_stride is None:
+        output_stride = inferred_output_stride(walk.traced)
+    rf_note = first_rf_note(walk.traced)
     return Summary(name, spec_string, shape, total, trainable, total - trainable, macs.macs, 2 * macs.macs,
                    count, macs.engine, counted, zero, moved, macs.by_op, _note(count, counted, zero, moved),
-                   output_stride, memory, layers)
+                   output_stride, memory, layers, (rf_note,) if rf_note else ())
 
 
 def _note(count: str, counted, zero, moved) -> str:
@@ -296,8 +356,14 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
                 kept[id(base)] = base
                 walk.activation_bytes += shape[0] * math.prod(t.shape[1:]) * t.element_size()
 
+        entered: dict[str, int] = {}  # first entry order: torchinfo misplaces modules shared across parents
+
+        def enter(module, args):
+            entered.setdefault(names[module], len(entered))
+
         leaves = [m for m in empty.modules() if next(m.children(), None) is None]
         handles = [m.register_forward_hook(count_bytes) for m in leaves]
+        handles += [m.register_forward_pre_hook(enter) for m in empty.modules()]
         try:
             stats = torchinfo.summary(empty, input_data=[x], device=x.device, verbose=0, mode="eval")
         except RuntimeError as err:  # torchinfo wraps the network's own error
@@ -313,7 +379,9 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
             done.add(info.module)
             out = tuple(info.output_size) if info.output_size else None
             out = (shape[0], *out[1:]) if out else None
-            walk.rows.append(_Row(names[info.module], info.depth, info.class_name, out))
+            name = names[info.module]
+            walk.rows.append(_Row(name, name.count(".") + 1, info.class_name, out))
+        walk.rows.sort(key=lambda row: entered.get(row.name, len(entered)))
         for m, name in names.items():  # modules the forward pass never ran still own parameters
             if m not in done:
                 walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
@@ -366,10 +434,11 @@ def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optiona
         rf, stride = (traced.receptive_field, traced.stride) if traced else (GLOBAL, GLOBAL)
         macs = sum(by_module.get(row.name, {}).values())
         kernel = _pair(getattr(m, "kernel_size", None))
-        records.append(LayerRecord(row.name, row.type, row.depth, row.output_shape, kernel,
+        shape = row.output_shape or (traced.output_shape if traced else None)  # torchinfo misses some shared-module parents
+        records.append(LayerRecord(row.name, row.type, row.depth, shape, kernel,
                                    _pair(getattr(m, "stride", None)) if kernel else None, own[row.name],
                                    own_trainable[row.name], macs, percent(macs), rf, stride,
-                                   traced.calls if traced else 0, True))
+                                   traced.calls if traced else 0, True, traced.rf_note if traced else None))
         open_rows.append((row.name, row.depth))
     while open_rows:
         close(*open_rows.pop())

@@ -8,6 +8,11 @@ affect one output element. A k x k op with dilation d and stride s maps ``(rf, j
 add) the larger RF wins. Global pooling makes the RF the whole input (``None``). Channel
 attention (SE, ECA) multiplies a feature map by a globally pooled gate; the gate re-weights channels
 and is not counted as spatial context, so the RF of ``x * gate`` is the RF of ``x``.
+
+The rule holds for networks built from convolutions, pools and element-wise ops. An op that mixes
+positions in another way (a linear layer, matmul or attention on a spatial map, an LSTM, a reshape
+that moves H or W) stops it: from there on the RF is not known (:class:`Stopped`, "n/a after
+aten::lstm in rnn") rather than guessed.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ GLOBAL = None  # receptive field of a globally pooled tensor: the whole input
 
 
 @dataclass(frozen=True)
+class Stopped:
+    """The receptive field after an op the rule does not cover: ``reason`` is ``after aten::OP in MODULE``."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class TracedModule:
     """What one module produced in the traced forward pass.
 
@@ -37,6 +49,7 @@ class TracedModule:
         receptive_field: RF side in input pixels at this output; None when global (after pooling).
         stride: cumulative stride (input pixels between neighbouring outputs); None when global.
         calls: how many times the module ran; shape, RF and stride are those of the first call.
+        rf_note: why the RF and stride are not known there (``after aten::lstm in rnn``), else None.
     """
 
     name: str
@@ -45,6 +58,7 @@ class TracedModule:
     receptive_field: int | None
     stride: int | None
     calls: int
+    rf_note: Optional[str] = None
 
 
 def _pair(v) -> int:
@@ -61,9 +75,23 @@ _WINDOW_OPS = {F.max_pool2d, F.avg_pool2d, torch.max_pool2d, torch._C._nn.avg_po
 _GLOBAL_OPS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.adaptive_avg_pool1d}
 
 
+# Ops that mix positions other than through a window (on a map that is not globally pooled) and
+# reshapes that may move H or W: the RF rule stops there (torch function names).
+_MIXING = {"linear", "matmul", "__matmul__", "__rmatmul__", "bmm", "mm", "einsum", "baddbmm", "addmm",
+           "lstm", "gru", "rnn_tanh", "rnn_relu", "scaled_dot_product_attention", "multi_head_attention_forward",
+           "unfold", "fold", "pixel_shuffle", "pixel_unshuffle", "fft_fft2", "fft_rfft2"}
+_RESHAPES = {"view", "reshape", "flatten", "permute", "transpose", "unflatten", "movedim", "swapaxes",
+             "swapdims", "t", "T", "mT", "view_as", "reshape_as"}
+
+
 class RFMode(TorchFunctionMode):
     """Tags each tensor produced by a torch function with ``_rf`` = (receptive field, cumulative
-    stride), from the ``_rf`` of its tensor inputs; tag the network's input with (1, 1) first."""
+    stride), from the ``_rf`` of its tensor inputs; tag the network's input with (1, 1) first.
+    ``where`` is the stack of running module names (kept by :func:`trace`), for the reason of a stop."""
+
+    def __init__(self):
+        super().__init__()
+        self.where: list[str] = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -73,16 +101,31 @@ class RFMode(TorchFunctionMode):
         ins = [t for t in tensors(args, kwargs) if hasattr(t, "_rf")]
         if not ins:
             return out
+        stopped = next((t._rf for t in ins if isinstance(t._rf[0], Stopped)), None)
         spatial = [t._rf for t in ins if t._rf[0] is not GLOBAL]
-        if not spatial:
+        if stopped:
+            rf = stopped
+        elif not spatial:
             rf = (GLOBAL, GLOBAL)
         else:
             rf = (max(r for r, _ in spatial), max(j for _, j in spatial))
-        if rf[0] is not GLOBAL:
-            rf = self._step(func, args, kwargs, rf)
+            rf = self._stop(func, args, out) or self._step(func, args, kwargs, rf)
         for t in tensors((out,), {}):
             t._rf = rf
         return out
+
+    def _stop(self, func, args, out):
+        """(Stopped, None) when ``func`` is outside the RF rule on a spatial map, else None."""
+        name = getattr(func, "__name__", "")
+        if name not in _MIXING:
+            x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            first = next(tensors((out,), {}), None)
+            if name not in _RESHAPES or x is None or first is None:
+                return None
+            if not _moves_space(name, x, args[1:], first):
+                return None  # H and W stay where they were (a channel reshape)
+        where = self.where[-1] if self.where and self.where[-1] else "the network's own forward"
+        return Stopped(f"after aten::{name.strip('_')} in {where}"), None
 
     @staticmethod
     def _step(func, args, kwargs, rf):
@@ -115,15 +158,34 @@ class RFMode(TorchFunctionMode):
         return rf
 
 
+def _moves_space(name: str, x: torch.Tensor, dims, out: torch.Tensor) -> bool:
+    """Whether a reshape of ``x`` may move its last two (spatial) axes: a transpose or permute that
+    touches them, or a view whose result does not end in the same H and W (unknown: True)."""
+    n = x.dim()
+    try:
+        if name in ("transpose", "swapaxes", "swapdims"):
+            d0, d1 = (int(d) % n for d in dims[:2])
+            return d0 != d1 and max(d0, d1) >= n - 2
+        if name == "permute":
+            order = [int(d) % n for d in (dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)]
+            return order[-2:] != [n - 2, n - 1]
+        if name in ("t", "T", "mT", "movedim"):
+            return True
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        return True
+    return not (n == out.dim() and x.shape[2:] == out.shape[2:])
+
+
 def tensors(args, kwargs):
-    """Every tensor in ``args`` and ``kwargs``, nested lists and tuples included."""
-    stack = list(args) + list(kwargs.values())
+    """Every tensor in ``args`` and ``kwargs``, nested lists and tuples included, in order (an LSTM's
+    first tensor is its output, not its last cell state)."""
+    stack = (list(args) + list(kwargs.values()))[::-1]
     while stack:
         item = stack.pop()
         if isinstance(item, torch.Tensor):
             yield item
         elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+            stack.extend(reversed(item))
 
 
 def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
@@ -157,18 +219,31 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
         if first is None:
             return
         r, j = getattr(first, "_rf", (GLOBAL, GLOBAL))
+        note = r.reason if isinstance(r, Stopped) else None
+        r, j = (None, None) if note else (r, j)
         name = names[module]
         if name in records:  # a module run twice (torchvision's shared relu): keep the first call, as torchvision hooks report
             records[name] = dataclasses.replace(records[name], calls=records[name].calls + 1)
         else:
             shape = (input_shape[0], *first.shape[1:]) if first.dim() else tuple(first.shape)
-            records[name] = TracedModule(name, type(module).__name__, shape, r, j, 1)
+            records[name] = TracedModule(name, type(module).__name__, shape, r, j, 1, note)
+
+    mode = RFMode()
+
+    def enter(module, args):
+        mode.where.append(names[module])
+
+    def leave(module, args, output):
+        if mode.where:
+            mode.where.pop()
 
     handles = [m.register_forward_hook(hook) for m in empty.modules()]
+    handles += [m.register_forward_pre_hook(enter) for m in empty.modules()]
+    handles += [m.register_forward_hook(leave) for m in empty.modules()]
     try:
         x = torch.empty((0, *input_shape[1:]), device="cpu")
         x._rf = (1, 1)
-        with RFMode(), torch.no_grad():
+        with mode, torch.no_grad():
             (run or (lambda m, t: m(t)))(empty, x)
     except (RuntimeError, ValueError) as err:
         raise input_error(model, input_shape, err) from None

@@ -38,6 +38,8 @@ class BenchConfig:
         threads: ``torch.set_num_threads`` value, or None for torch's default.
         peak_tflops: the peak to divide by, or None to measure it.
         force: run on CPU even when the activation estimate exceeds the available RAM.
+        model: the ``nn.Module`` to time when it is not built from ``spec`` (the user's own, then
+            ``spec`` is its ``ModuleSource`` with the input size); copied before it is moved or cast.
     """
 
     variant: str
@@ -57,6 +59,7 @@ class BenchConfig:
     threads: Optional[int]
     peak_tflops: Optional[float]
     force: bool
+    model: Any = None
 
 
 def parse_batches(text: str) -> tuple[int, ...]:

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, load_network,
-                     size_option, strict_option, weights_option)
+from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, input_size_option, kwargs_option,
+                     load_network, size_option, strict_option, weights_option)
 
 
 class Decoder(str, enum.Enum):
@@ -38,6 +38,8 @@ def skips(
     fmt: Format = format_option(),
     weights: Optional[str] = weights_option(),
     strict: bool = strict_option(),
+    kwargs: Optional[str] = kwargs_option(),
+    input_size: Optional[str] = input_size_option(),
 ) -> None:
     """Encoder feature maps (module to hook, channels, HxW, stride, receptive field) and whether a U-Net
     decoder's upsampled maps match the skips; if not, the nearest valid sizes and the padding / crop."""
@@ -45,9 +47,11 @@ def skips(
     from ..render.console import note
     from ..render.stages import COLUMNS, NUMERIC, stage_rows, stages_tables
 
-    name, spec, _ = load_network(variant, weights, strict, in_chans)
+    name, spec, _ = load_network(variant, weights, strict, in_chans, kwargs=kwargs, input_size=input_size)
     result = encoder_stages(spec, size, output_stride=output_stride, depth=depth,
                             decoder=decoder.value, name=name)
+    for line in result.notes:
+        note(f"note: {line}")
     emit(fmt, result, stage_rows(result), COLUMNS, stages_tables, NUMERIC)
     if fmt in (Format.csv, Format.markdown):
         note(result.decoder_check.verdict)

@@ -18,6 +18,8 @@ def get_spec(name_or_spec: str | ResNetSpec, **overrides) -> ResNetSpec:
     Raises:
         UsageError: unknown name, unknown key, or a value that is not allowed.
     """
+    if not isinstance(name_or_spec, (str, ResNetSpec)) and hasattr(name_or_spec, "build"):
+        return name_or_spec  # a network that is not a ResNetSpec (models.external.ModuleSource, ...)
     if isinstance(name_or_spec, ResNetSpec):
         changes = {k: v for k, v in overrides.items() if v is not None}
         return name_or_spec.replace(**changes) if changes else name_or_spec
@@ -34,6 +36,9 @@ def build_model(name_or_spec: str | ResNetSpec, **overrides):
     Raises:
         UsageError: see :func:`get_spec`.
     """
+    spec = get_spec(name_or_spec, **overrides)
+    if not isinstance(spec, ResNetSpec):
+        return spec.build()  # its own builder (models.external.ModuleSource: the user's factory)
     from .resnet import build
 
-    return build(get_spec(name_or_spec, **overrides))
+    return build(spec)

@@ -16,7 +16,8 @@ from .tables import LinesTable, keep_whole
 
 #: CSV / Markdown columns of ``summary``, one row per layer.
 LAYER_COLUMNS = ["name", "type", "depth", "output_shape", "kernel_size", "layer_stride", "params",
-                 "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls", "is_leaf"]
+                 "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls", "is_leaf",
+                 "receptive_field_note"]
 LAYER_NUMERIC = ["depth", "params", "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls"]
 #: CSV / Markdown columns of ``compare``, one row per variant.
 COMPARE_COLUMNS = ["variant", "params", "macs", "flops", "input_size", "conv_layers", "stage_channels",
@@ -55,8 +56,8 @@ def summary_table(s) -> list:
              f"MACs by {s.engine}{shown}")
     cells = [["  " * (r.depth - 1) + r.name, r.type + (f" x{r.calls}" if r.calls > 1 else ""),
               _shape(r.output_shape), _kernel(r.kernel_size, r.layer_stride), f"{r.params:,}", f"{r.macs:,}",
-              f"{r.macs_percent:.2f}", _global(r.receptive_field, r.output_shape),
-              _global(r.stride, r.output_shape)] for r in s.layers]
+              f"{r.macs_percent:.2f}", _global(r.receptive_field, r.output_shape, r.receptive_field_note),
+              _global(r.stride, r.output_shape, r.receptive_field_note)] for r in s.layers]
     m = s.memory
     totals = Table.grid(padding=(0, 2))
     totals.add_column(style="bold")
@@ -67,7 +68,7 @@ def summary_table(s) -> list:
     totals.add_row("MACs", f"{s.macs:,}", f"{_si(s.macs)}MACs, batch {s.input_size[0]}")
     totals.add_row("FLOPs", f"{s.flops:,}", f"{_si(s.flops)}FLOPs = 2 x MACs")
     totals.add_row("Counted", "", s.note)
-    totals.add_row("Output stride", f"{s.output_stride}", "")
+    totals.add_row("Output stride", "n/a" if s.output_stride is None else f"{s.output_stride}", "")
     memory = ", ".join(f"{what} {human_bytes(n, 2)}" for what, n in (
         ("input", m.input_bytes), ("params", m.param_bytes), ("buffers", m.buffer_bytes),
         ("activations", m.activation_bytes)))
@@ -109,9 +110,11 @@ def _kernel(kernel, stride) -> str:
     return f"{text} /{stride[0]}" if len(set(stride)) == 1 else f"{text} /{'x'.join(map(str, stride))}"
 
 
-def _global(value: Optional[int], shape) -> str:
+def _global(value: Optional[int], shape, not_known: Optional[str] = None) -> str:
     if value is not None:
         return str(value)
+    if not_known:
+        return "n/a"  # the reason is in the summary's notes
     return "global" if shape else ""
 
 
