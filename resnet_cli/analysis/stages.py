@@ -234,21 +234,47 @@ def _module_stages(variant, size, in_chans, output_stride, depth, decoder, name)
 
 def inferred_stages(records, h: int, w: int, in_chans: int) -> list[StageRecord]:
     """``input`` and one :class:`StageRecord` per cumulative stride, from a :func:`.trace.trace` of a
-    (1, C, H, W) input: the last module to finish with a 4-D output at each stride, strides rising
-    (a module at a smaller stride than the deepest so far, as in a decoder, starts nothing). Named
-    ``stage1``.. in order; stride-1 modules make a stage only when they are not the input itself."""
-    stages: list[StageRecord] = []
+    (1, C, H, W) input, named ``stage1``.. by rising stride.
+
+    Each stage is the last module to finish with an (N, C, H, W) output at that stride, as timm's
+    ``feature_info`` names the end of each stage (``layer1``; ``blocks.0``), except: a module inside
+    a module that makes the step to the next stride (``layer2.0.conv1``, the 1x1 conv of the block
+    that halves the map, still at stride 4) belongs to that step, not to the stage; an ``Identity``
+    passes its input on and names nothing, nor does a container of several stages (ConvNeXt's
+    ``stages``, whose input is more than one stride step below its output); a module at a smaller stride than one already reached (a
+    decoder's) starts nothing. The stride is the traced one; where the RF rule stopped, it is read
+    from the sides (:func:`.trace.shape_stride`), so a network that reshapes inside its blocks still
+    shows its stages. After the last stage a head conv at the same stride (EfficientNet's conv_head)
+    is the last module there and is chosen, where timm names the last block."""
+    from .trace import shape_stride
+
+    spatial = {}
     for r in records.values():
-        if not r.name or r.stride is None or len(r.output_shape) != 4:
+        if r.name and len(r.output_shape) == 4 and (r.stride is not None or r.rf_note):
+            stride = r.stride if r.stride is not None else shape_stride((h, w), r.output_shape[2:])
+            if stride is not None:
+                spatial[r.name] = (r, stride)
+    ordered = sorted({1} | {s for _, s in spatial.values()})  # 1: the input itself
+    following = dict(zip(ordered, ordered[1:]))
+    # modules that step from one stride to the next: their insides belong to the step
+    steps = {name for name, (r, s) in spatial.items()
+             if r.input_stride is not None and following.get(r.input_stride) == s}
+    best: dict[int, StageRecord] = {}
+    deepest = 1
+    for name, (r, stride) in spatial.items():
+        if stride < deepest or r.type == "Identity":
             continue
-        _, c, mh, mw = r.output_shape
-        record = StageRecord("", r.name, c, mh, mw, r.stride, r.receptive_field)
-        if stages and r.stride == stages[-1].stride:
-            stages[-1] = record
-        elif not stages or r.stride > stages[-1].stride:
-            stages.append(record)
+        if r.input_stride is not None and r.input_stride < stride and following.get(r.input_stride) != stride:
+            continue  # a container of several stages (ConvNeXt's ``stages``): its last stage names the map
+        deepest = stride
+        parts = name.split(".")
+        inside = any(".".join(parts[:i]) in steps and spatial[".".join(parts[:i])][0].input_stride == stride
+                     for i in range(1, len(parts)))
+        if not inside:
+            _, c, mh, mw = r.output_shape
+            best[stride] = StageRecord("", name, c, mh, mw, stride, r.receptive_field)
     rows = [StageRecord("input", "", in_chans, h, w, 1, 1)]
-    return rows + [dataclasses.replace(s, name=f"stage{i}") for i, s in enumerate(stages, 1)]
+    return rows + [dataclasses.replace(best[s], name=f"stage{i}") for i, s in enumerate(sorted(best), 1)]
 
 
 def _depth(spec: ResNetSpec, depth: Optional[int], display: str) -> int:

@@ -9,10 +9,12 @@ add) the larger RF wins. Global pooling makes the RF the whole input (``None``).
 attention (SE, ECA) multiplies a feature map by a globally pooled gate; the gate re-weights channels
 and is not counted as spatial context, so the RF of ``x * gate`` is the RF of ``x``.
 
-The rule holds for networks built from convolutions, pools and element-wise ops. An op that mixes
-positions in another way (a linear layer, matmul or attention on a spatial map, an LSTM, a reshape
-that moves H or W) stops it: from there on the RF is not known (:class:`Stopped`, "n/a after
-aten::lstm in rnn") rather than guessed.
+The rule holds for networks built from convolutions, pools and per-position ops: element-wise ops,
+norms, and linear layers, which act on the last axis only (taken to be channels, as in ConvNeXt's
+channels-last MLP); a permute or transpose only relabels axes and passes. An op that mixes positions
+in another way (matmul or attention, an LSTM, fold/unfold, pixel shuffle) or a view that merges or
+splits H and W (a map turned into a sequence) stops it: from there on the RF is not known
+(:class:`Stopped`, "n/a after aten::flatten in rnn") rather than guessed.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class TracedModule:
         stride: cumulative stride (input pixels between neighbouring outputs); None when global.
         calls: how many times the module ran; shape, RF and stride are those of the first call.
         rf_note: why the RF and stride are not known there (``after aten::lstm in rnn``), else None.
+        input_stride: cumulative stride of the first call's first tensor input (where the RF rule
+            stopped: read from its sides, see :func:`shape_stride`); None when global or not known.
     """
 
     name: str
@@ -59,6 +63,7 @@ class TracedModule:
     stride: int | None
     calls: int
     rf_note: Optional[str] = None
+    input_stride: Optional[int] = None
 
 
 def _pair(v) -> int:
@@ -77,11 +82,10 @@ _GLOBAL_OPS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.adaptive_avg_
 
 # Ops that mix positions other than through a window (on a map that is not globally pooled) and
 # reshapes that may move H or W: the RF rule stops there (torch function names).
-_MIXING = {"linear", "matmul", "__matmul__", "__rmatmul__", "bmm", "mm", "einsum", "baddbmm", "addmm",
+_MIXING = {"matmul", "__matmul__", "__rmatmul__", "bmm", "mm", "einsum", "baddbmm", "addmm",
            "lstm", "gru", "rnn_tanh", "rnn_relu", "scaled_dot_product_attention", "multi_head_attention_forward",
            "unfold", "fold", "pixel_shuffle", "pixel_unshuffle", "fft_fft2", "fft_rfft2"}
-_RESHAPES = {"view", "reshape", "flatten", "permute", "transpose", "unflatten", "movedim", "swapaxes",
-             "swapdims", "t", "T", "mT", "view_as", "reshape_as"}
+_RESHAPES = {"view", "reshape", "flatten", "unflatten", "view_as", "reshape_as"}
 
 
 class RFMode(TorchFunctionMode):
@@ -159,21 +163,22 @@ class RFMode(TorchFunctionMode):
 
 
 def _moves_space(name: str, x: torch.Tensor, dims, out: torch.Tensor) -> bool:
-    """Whether a reshape of ``x`` may move its last two (spatial) axes: a transpose or permute that
-    touches them, or a view whose result does not end in the same H and W (unknown: True)."""
-    n = x.dim()
-    try:
-        if name in ("transpose", "swapaxes", "swapdims"):
-            d0, d1 = (int(d) % n for d in dims[:2])
-            return d0 != d1 and max(d0, d1) >= n - 2
-        if name == "permute":
-            order = [int(d) % n for d in (dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)]
-            return order[-2:] != [n - 2, n - 1]
-        if name in ("t", "T", "mT", "movedim"):
-            return True
-    except (TypeError, ValueError, IndexError, ZeroDivisionError):
-        return True
-    return not (n == out.dim() and x.shape[2:] == out.shape[2:])
+    """Whether a view of ``x`` merges or splits its last two (spatial) axes: the result does not end
+    in the same H and W with the same number of axes."""
+    return not (x.dim() == out.dim() and x.shape[2:] == out.shape[2:])
+
+
+def shape_stride(size, out) -> Optional[int]:
+    """Input pixels per output pixel from the sides alone, for a (H, W) input and an (N, C, H', W')
+    map's (H', W'): the power of two nearest to H / H', when the width agrees (an NHWC or other layout
+    does not); None otherwise."""
+    import math
+
+    (h, w), (mh, mw) = tuple(size), tuple(out)
+    if mh < 1 or mw < 1:
+        return None
+    sh, sw = (2 ** round(math.log2(max(side / o, 1))) for side, o in ((h, mh), (w, mw)))
+    return sh if sh == sw else None
 
 
 def tensors(args, kwargs):
@@ -226,12 +231,19 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
             records[name] = dataclasses.replace(records[name], calls=records[name].calls + 1)
         else:
             shape = (input_shape[0], *first.shape[1:]) if first.dim() else tuple(first.shape)
-            records[name] = TracedModule(name, type(module).__name__, shape, r, j, 1, note)
+            records[name] = TracedModule(name, type(module).__name__, shape, r, j, 1, note, entry_strides.get(name))
 
     mode = RFMode()
+    entry_strides: dict[str, Optional[int]] = {}
 
     def enter(module, args):
         mode.where.append(names[module])
+        first = next(tensors(args, {}), None)
+        if names[module] not in entry_strides and first is not None:
+            rf, jump = getattr(first, "_rf", (GLOBAL, GLOBAL))
+            if isinstance(rf, Stopped):
+                jump = shape_stride(input_shape[2:], first.shape[2:]) if first.dim() == 4 else None
+            entry_strides[names[module]] = jump
 
     def leave(module, args, output):
         if mode.where:
