@@ -329,8 +329,8 @@ def test_runtime_errors_exit_1_in_one_line():
 
 
 def test_a_forward_that_fails_at_this_size_but_not_a_nearby_one_is_a_usage_error():
-    one_line_error(run("summary", f"{NETS}:make_conv_lstm", "--input-size", "1,9,9"), 2,
-                   "input 9x9 fails in layer 'rnn.lstm'", "the nearest size that works is 8x8")
+    one_line_error(run("summary", f"{NETS}:make_conv_lstm", "--input-size", "1,9,16"), 2,
+                   "input 9x16 fails in layer 'rnn.lstm'", "the nearest size that works is 8x16")
     with pytest.raises(UsageError):
         summarize(nets.make_conv_lstm(), input_size=(1, 10, 8))
 

@@ -142,5 +142,5 @@ def first_rf_note(traced) -> Optional[str]:
     reason = next((t.rf_note for t in traced.values() if t.rf_note), None)
     if reason is None:
         return None
-    return (f"receptive field and stride: n/a {reason} (computed through convolutions, pools and element-wise "
+    return (f"receptive field and stride: n/a {reason} (computed through convolutions, pools and per-position "
             "ops only; the rows before it have them)")

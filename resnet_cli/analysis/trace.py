@@ -359,24 +359,30 @@ def nearest_working_size(model, input_shape, max_distance: int = 64) -> tuple[in
     every pixel); None if no side within ``max_distance`` pixels works.
 
     Sides are probed with square inputs (s, s): our networks use square kernels, strides and
-    paddings, so a side length that works for H works for W.
+    paddings, so a side length that works for H works for W. A module that is not ours (no ``spec``)
+    may treat H and W differently: H is first probed with W as given, then W with that H.
     """
     n, c, h, w = input_shape
-    works: dict[int, bool] = {}
+    works: dict[tuple[int, int], bool] = {}
 
-    def ok(s: int) -> bool:
-        if s not in works:
-            works[s] = _runs(model, (1, c, s, s))
-        return works[s]
+    def ok(sh: int, sw: int) -> bool:
+        if (sh, sw) not in works:
+            works[(sh, sw)] = _runs(model, (1, c, sh, sw))
+        return works[(sh, sw)]
 
-    def nearest(side: int) -> int | None:
+    def nearest(side: int, probe) -> int | None:
         for d in range(max_distance + 1):
             for s in (side + d, side - d):
-                if s >= 1 and ok(s):
+                if s >= 1 and probe(s):
                     return s
         return None
 
-    best_h, best_w = nearest(h), nearest(w)
-    if best_h is None or best_w is None or not _runs(model, (1, c, best_h, best_w)):
+    best_h = best_w = None
+    if getattr(model, "spec", None) is None:
+        best_h = nearest(h, lambda s: ok(s, w))
+        best_w = nearest(w, lambda s: ok(best_h or h, s))
+    best_h = best_h or nearest(h, lambda s: ok(s, s))
+    best_w = best_w or nearest(w, lambda s: ok(s, s))
+    if best_h is None or best_w is None or not ok(best_h, best_w):
         return None
     return best_h, best_w

@@ -239,15 +239,20 @@ def module_input_size(module, given: Optional[tuple[int, int, int]] = None) -> t
 
     if given is not None:
         return tuple(given), None
+    conv = next((m for m in module.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)), None)
     for attr in ("pretrained_cfg", "default_cfg"):
         cfg = getattr(module, attr, None)
         size = cfg.get("input_size") if isinstance(cfg, dict) else None
         if isinstance(size, (tuple, list)) and len(size) == 3 and all(isinstance(v, int) for v in size):
-            return tuple(size), f"input size {'x'.join(map(str, size))} (C x H x W) from the module's {attr} (timm)"
+            size = tuple(size)
+            if conv is not None and conv.in_channels != size[0]:  # timm keeps the cfg's 3 after in_chans=1
+                size = (conv.in_channels, *size[1:])
+                return size, (f"input size {'x'.join(map(str, size))} (C x H x W): H x W from the module's {attr} "
+                              "(timm), channels from its first conv")
+            return size, f"input size {'x'.join(map(str, size))} (C x H x W) from the module's {attr} (timm)"
     spec_size = getattr(getattr(module, "spec", None), "input_size", None)
     if isinstance(spec_size, tuple) and len(spec_size) == 3:
         return spec_size, None
-    conv = next((m for m in module.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)), None)
     if conv is None:
         raise UsageError(f"cannot tell the input of this {type(module).__name__}: it has no convolution and no "
                          "pretrained_cfg; give --input-size C,H,W")
