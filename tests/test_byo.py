@@ -377,3 +377,18 @@ def test_timm_seresnext26d_equals_the_builtin_number_for_number():
     # timm's SE gate is a Sigmoid module, whose (N, C, 1, 1) output counts as an activation; ours is a function
     gates = sum(4 * r.output_shape[1] for r in theirs.layers if r.type == "Sigmoid")
     assert theirs.memory.activation_bytes - ours.memory.activation_bytes == gates > 0
+
+
+@pytest.mark.parametrize("name", ["resnet50", "seresnext26d_32x4d", "regnetx_002", "convnext_atto"])
+def test_inferred_stages_match_timms_own_feature_info(name):
+    timm = pytest.importorskip("timm", reason="timm is not installed (CI installs only .[test])")
+    from resnet_cli.analysis.stages import inferred_stages
+    from resnet_cli.analysis.trace import trace
+
+    model = timm.create_model(name, pretrained=False)
+    stages = inferred_stages(trace(model, (1, 3, 224, 224)), 224, 224, 3)[1:]
+    assert [(s.module, s.channels, s.stride) for s in stages] == \
+        [(f["module"], f["num_chs"], f["reduction"]) for f in model.feature_info]
+    shown = encoder_stages(f"timm:{name}")  # the command asks the module's own feature_info first
+    assert [s.module for s in shown.stages[1:]] == [f["module"] for f in model.feature_info]
+    assert "feature_info (timm)" in shown.notes[-1]

@@ -213,7 +213,7 @@ def _module_stages(variant, size, in_chans, output_stride, depth, decoder, name)
     h, w = network_hw(net, size)
     shape = (1, net.in_chans, h, w)
     check_forward(net, shape)
-    stages = inferred_stages(trace(net.model, shape), h, w, net.in_chans)
+    stages, how = module_stages(net.model, trace(net.model, shape), h, w, net.in_chans)
     if len(stages) < 2:
         raise UsageError(f"{net.name} has no module whose output is a strided (N, C, H, W) map at {h}x{w}: "
                          "no encoder stages to check")
@@ -225,11 +225,34 @@ def _module_stages(variant, size, in_chans, output_stride, depth, decoder, name)
                          f"(its {deepest} stages, found by stride)")
     stages = stages[:depth + 1]
     chosen = ", ".join(f"{s.name} = {s.module} (stride {s.stride})" for s in stages[1:])
-    notes = net.notes + (f"stages inferred from the trace, the last module at each cumulative stride (timm's "
-                         f"feature_info rule): {chosen}",)
+    notes = net.notes + (f"{how}: {chosen}",)
     checks = _checks(stages, [(s.height, s.width) for s in stages], decoder)
     result = _decoder_check(checks, stages, decoder, depth, lambda: _Probe(None, net.model, stages, decoder))
     return EncoderStages(net.name, (h, w), net.in_chans, stages[-1].stride, tuple(stages), result, notes)
+
+
+def module_stages(model, records, h: int, w: int, in_chans: int) -> tuple[list[StageRecord], str]:
+    """(stages, how they were found) for a module that is not a ResNetSpec: the modules its own
+    ``feature_info`` names (timm models carry one: a list of dicts, or ``FeatureInfo`` for
+    ``features_only``), when each of them ran with an (N, C, H, W) output; else :func:`inferred_stages`."""
+    from .trace import shape_stride
+
+    info = getattr(model, "feature_info", None)
+    dicts = info.get_dicts() if hasattr(info, "get_dicts") else info
+    if isinstance(dicts, list) and dicts and all(isinstance(d, dict) and d.get("module") for d in dicts):
+        rows = [StageRecord("input", "", in_chans, h, w, 1, 1)]
+        for i, d in enumerate(dicts, 1):
+            r = records.get(d["module"])
+            if r is None or len(r.output_shape) != 4:
+                break
+            _, c, mh, mw = r.output_shape
+            stride = r.stride if r.stride is not None else shape_stride((h, w), (mh, mw))
+            rows.append(StageRecord(f"stage{i}", d["module"], c, mh, mw, stride or d.get("reduction", 1),
+                                    r.receptive_field))
+        else:
+            return rows, "stages from the module's own feature_info (timm)"
+    return (inferred_stages(records, h, w, in_chans),
+            "stages inferred from the trace, the last module at each cumulative stride (timm's feature_info rule)")
 
 
 def inferred_stages(records, h: int, w: int, in_chans: int) -> list[StageRecord]:

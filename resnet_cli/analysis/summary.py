@@ -246,9 +246,9 @@ def compare(names: Sequence[Union[str, ResNetSpec, torch.nn.Module]], input_size
         if net.spec is not None:
             channels, stride = tuple(net.spec.stage_channels), net.spec.output_stride
         else:
-            from .stages import inferred_stages
+            from .stages import module_stages
 
-            stages = inferred_stages(trace(model, shape), h, w, net.in_chans)[1:]
+            stages = module_stages(model, trace(model, shape), h, w, net.in_chans)[0][1:]
             channels, stride = tuple(s.channels for s in stages), max((s.stride for s in stages), default=1)
         rows.append(CompareRecord(net.name, sum(p.numel() for p in model.parameters()), macs, 2 * macs, (h, w),
                                   tuple(net.input_size), convs, channels, stride))

@@ -278,6 +278,10 @@ def _import_file(path: str):
         raise UsageError(f"cannot import {path!r}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    folder = os.path.dirname(os.path.abspath(path))
+    added = folder not in sys.path
+    if added:  # its sibling imports work, as under `python file.py`
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except KeyboardInterrupt:
@@ -286,6 +290,9 @@ def _import_file(path: str):
         del sys.modules[name]
         where = f" (line {err.lineno})" if isinstance(err, SyntaxError) and err.lineno else ""
         raise UsageError(f"cannot import {path!r}{where}: {type(err).__name__}: {_first_line(err)}") from None
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
     return module
 
 
