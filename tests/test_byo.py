@@ -382,7 +382,7 @@ def test_timm_seresnext26d_equals_the_builtin_number_for_number():
 @pytest.mark.parametrize("name", ["resnet50", "seresnext26d_32x4d", "regnetx_002", "convnext_atto"])
 def test_inferred_stages_match_timms_own_feature_info(name):
     timm = pytest.importorskip("timm", reason="timm is not installed (CI installs only .[test])")
-    from resnet_cli.analysis.stages import inferred_stages
+    from resnet_cli.analysis.module_stages import inferred_stages
     from resnet_cli.analysis.trace import trace
 
     model = timm.create_model(name, pretrained=False)

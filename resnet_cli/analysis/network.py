@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 
 from ..errors import RuntimeFailure, UsageError
-from ..models import ResNetSpec, build_model, resolve
+from ..models import ResNetSpec, build_model, input_hw, resolve
 from ..models.external import ModuleSource, module_input_size, parse_input_size
 
 
@@ -80,6 +80,23 @@ def open_network(network, *, name: Optional[str] = None, input_size=None) -> Net
                        (note,) if note else ())
     raise UsageError(f"cannot analyse a {type(network).__name__}: give a variant name, a spec, a "
                      "file.py:factory / timm:NAME text, or a torch.nn.Module")
+
+
+def network_hw(net, size) -> tuple[int, int]:
+    """(H, W) for a :class:`.network.Network`: ``size`` as H, (H, W), ``"HxW"`` or (C, H, W) (C taken
+    by :func:`.network.open_network`), default its own input size.
+
+    Raises:
+        UsageError: anything else (see :func:`resnet_cli.models.input_hw`).
+    """
+    if size is None:
+        return tuple(net.input_size[1:])
+    if isinstance(size, (tuple, list)) and len(size) == 3:
+        if net.spec is not None:
+            raise UsageError(f"input size {tuple(size)!r}: give (H, W) for a ResNet spec (its channels are "
+                             "in_chans, e.g. 'resnet50(in_chans=1)')")
+        size = tuple(size)[1:]
+    return input_hw(net.spec or ResNetSpec(), size)
 
 
 def check_forward(net: Network, shape: tuple[int, int, int, int]) -> None:

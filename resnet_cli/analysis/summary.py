@@ -32,7 +32,7 @@ import torch
 from ..errors import RuntimeFailure, UsageError
 from ..models import ResNetSpec, input_hw
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
-from .network import check_forward, first_rf_note, inferred_output_stride, open_network
+from .network import check_forward, first_rf_note, inferred_output_stride, network_hw, open_network
 from .trace import GLOBAL, tensors, trace
 
 DTYPE, BYTES_PER_ELEMENT = "float32", 4  # the input; parameters and activations use their own
@@ -246,7 +246,7 @@ def compare(names: Sequence[Union[str, ResNetSpec, torch.nn.Module]], input_size
         if net.spec is not None:
             channels, stride = tuple(net.spec.stage_channels), net.spec.output_stride
         else:
-            from .stages import module_stages
+            from .module_stages import module_stages
 
             stages = module_stages(model, trace(model, shape), h, w, net.in_chans)[0][1:]
             channels, stride = tuple(s.channels for s in stages), max((s.stride for s in stages), default=1)
@@ -266,23 +266,6 @@ FVCORE_FALLBACK = ("MACs by the torch engine (FlopCounterMode): fvcore's empty-b
 def _fvcore_cannot_batch(net, engine: str, err: Exception) -> bool:
     """Whether fvcore failed only because a traced tensor of a user's module has no leading batch."""
     return net.spec is None and engine == "fvcore" and "reads the batch from the first dimension" in str(err)
-
-
-def network_hw(net, size) -> tuple[int, int]:
-    """(H, W) for a :class:`.network.Network`: ``size`` as H, (H, W), ``"HxW"`` or (C, H, W) (C taken
-    by :func:`.network.open_network`), default its own input size.
-
-    Raises:
-        UsageError: anything else (see :func:`resnet_cli.models.input_hw`).
-    """
-    if size is None:
-        return tuple(net.input_size[1:])
-    if isinstance(size, (tuple, list)) and len(size) == 3:
-        if net.spec is not None:
-            raise UsageError(f"input size {tuple(size)!r}: give (H, W) for a ResNet spec (its channels are "
-                             "in_chans, e.g. 'resnet50(in_chans=1)')")
-        size = tuple(size)[1:]
-    return input_hw(net.spec or ResNetSpec(), size)
 
 
 def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape: tuple[int, int, int, int],

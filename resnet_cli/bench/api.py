@@ -20,7 +20,7 @@ def network_config(network, size=None, *, name: Optional[str] = None, **settings
             :func:`~resnet_cli.analysis.network.check_forward`.
     """
     from ..analysis.network import check_forward, open_network
-    from ..analysis.summary import network_hw
+    from ..analysis.network import network_hw
 
     net = open_network(network, name=name, input_size=size)
     h, w = network_hw(net, size)

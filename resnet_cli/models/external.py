@@ -45,8 +45,8 @@ _MODEL_NAME = re.compile(r"^[A-Za-z0-9_][\w.\-]*$")
 
 
 def is_source(text: str) -> bool:
-    """Whether a variant text names an external module (it has a ``:``; spec strings never do)."""
-    return isinstance(text, str) and ":" in text
+    """Whether a variant text names an external module: a ``:`` before any ``(`` (spec strings have none)."""
+    return isinstance(text, str) and ":" in text.split("(", 1)[0]
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
     """
     if not isinstance(text, str) or not text.strip():
         raise UsageError("empty variant name: give a name such as resnet50 or a spec such as 'resnet(depth=18)'")
-    if ":" in text:  # the user's own module: file.py:factory, pkg.mod:factory, timm:NAME, torchvision:NAME
+    if ":" in text.split("(", 1)[0]:  # the user's own module: file.py:factory, pkg.mod:factory, timm:NAME, ...
         from .external import parse_source
 
         return parse_source(text, **overrides)
