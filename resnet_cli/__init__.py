@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["build_model", "get_spec", "summarize", "compare", "encoder_stages", "__version__"]
+__all__ = ["build_model", "get_spec", "summarize", "compare", "encoder_stages", "decoder_plan", "__version__"]
 # bench(network, ...), the Python API of ``resnet-cli bench``: ``from resnet_cli.bench import bench``
 # (``resnet_cli.bench`` is the timing package, so the name cannot be re-exported here as well).
 
@@ -26,4 +26,8 @@ def __getattr__(name: str):
         from .analysis.stages import encoder_stages
 
         return encoder_stages
+    if name == "decoder_plan":
+        from .analysis.decoder_plan import decoder_plan
+
+        return decoder_plan
     raise AttributeError(f"module 'resnet_cli' has no attribute {name!r}")

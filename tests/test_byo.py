@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -104,10 +105,11 @@ def test_transformer_block_counts_by_hand_and_its_rf_degrades():
         + (dim * 2 * dim + 2 * dim) + (2 * dim * dim + dim) + (dim * 10 + 10)
     assert (s.total_params, s.macs) == (params, macs)
     rows = {r.name: r for r in s.layers}
-    assert (rows["patch"].receptive_field, rows["patch"].stride) == (4, 4)
-    assert rows["attn.qkv"].receptive_field is None
-    assert rows["attn.qkv"].receptive_field_note == "after aten::flatten in the network's own forward"
-    assert any("n/a after aten::flatten" in n for n in s.notes)
+    # per-token layers keep the patch's RF (views and transposes move elements only); attention mixes them
+    assert [(rows[n].receptive_field, rows[n].stride) for n in ("patch", "norm1", "attn.qkv")] == [(4, 4)] * 3
+    assert rows["attn.proj"].receptive_field is None and rows["mlp"].receptive_field is None
+    assert rows["attn.proj"].receptive_field_note == "after aten::matmul in attn"
+    assert any("n/a after aten::matmul in attn" in n for n in s.notes)
 
 
 def test_lstm_counts_by_hand_rf_na_and_the_engine_fallback():
@@ -120,7 +122,7 @@ def test_lstm_counts_by_hand_rf_na_and_the_engine_fallback():
     assert s.engine == "torch" and any("fvcore's empty-batch trace" in n for n in s.notes)
     rows = {r.name: r for r in s.layers}
     assert rows["act"].receptive_field == 3 and rows["rnn.lstm"].receptive_field is None
-    assert rows["rnn.lstm"].receptive_field_note == "after aten::flatten in rnn"  # (N, W, C, H) -> (N, W, C*H)
+    assert rows["rnn.lstm"].receptive_field_note == "after aten::lstm in rnn.lstm"
     assert rows["rnn.lstm"].output_shape == (1, 16, 8)  # the output, not the last cell state
 
 
@@ -133,7 +135,7 @@ def test_summary_cli_with_file_kwargs_and_input_size():
     assert data["spec"].endswith("make_tiny_resnet --kwargs num_classes=3,width=4 --input-size 3,24,24")
     table = run("summary", f"{NETS}:make_conv_lstm", "--input-size", "1,8,16")
     assert table.exit_code == 0 and "n/a" in table.stdout
-    assert "note: receptive field and stride: n/a after aten::flatten in rnn" in table.stderr
+    assert "note: receptive field and stride: n/a after aten::lstm in rnn.lstm" in table.stderr
 
 
 def test_input_size_from_the_first_conv_is_said_and_size_still_applies():
@@ -160,7 +162,8 @@ def test_skips_infers_stages_by_stride_and_says_which():
 
 
 class _Sequenced(nn.Module):
-    """conv 3x3/2, then the map flattened to a sequence and back (outside the RF rule), then conv 3x3/2."""
+    """conv 3x3/2, then every position mixed with every other by a matmul over the flattened map
+    (outside the RF rule), then conv 3x3/2."""
 
     def __init__(self):
         super().__init__()
@@ -169,7 +172,8 @@ class _Sequenced(nn.Module):
 
     def forward(self, x):
         y = self.a(x)
-        return self.b(y.flatten(2).view(y.shape))
+        positions = y.shape[2] * y.shape[3]
+        return self.b((y.flatten(2) @ torch.ones(positions, positions)).view(y.shape))
 
 
 class _ChannelsLast(nn.Module):
@@ -202,13 +206,15 @@ class _Bottlenecked(nn.Module):
         return self.tail(self.layer2(self.layer1(self.stem(x))))
 
 
-def test_rf_stops_where_a_map_becomes_a_sequence_and_passes_channels_last_ops():
+def test_rf_stops_where_positions_mix_and_passes_layout_and_channels_last_ops():
     e = encoder_stages(f"{NETS}:make_tiny_vit", (3, 32, 32))
     assert [(s.module, s.stride, s.receptive_field) for s in e.stages] == [("", 1, 1), ("patch", 4, 4)]
     e = encoder_stages(_Sequenced(), (3, 32, 32))  # the stride is read from the sides after the stop
     assert [(s.module, s.stride, s.receptive_field) for s in e.stages] == [("", 1, 1), ("a", 2, 3), ("b", 4, None)]
     s = summarize(_Sequenced(), (3, 32, 32))
-    assert s.layers[-1].receptive_field_note == "after aten::flatten in the network's own forward"
+    rows = {r.name: r for r in s.layers}
+    assert rows["b"].receptive_field_note == "after aten::matmul in the network's own forward"
+    assert rows["(ops)"].macs == 4 * 256 * 256  # (4, 256) x (256, 256): the 16 x 16 positions, in the root's own ops
     assert s.output_stride == 2  # the largest stride known before the rule stopped
     s = summarize(_ChannelsLast(), (3, 32, 32))
     assert [(r.name, r.receptive_field, r.stride) for r in s.layers if r.name in ("mlp", "b")] == \

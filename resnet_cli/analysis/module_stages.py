@@ -40,7 +40,7 @@ def module_encoder_stages(variant, size, in_chans, output_stride, depth, decoder
     notes = net.notes + (f"{how}: {chosen}",)
     checks = _checks(stages, [(s.height, s.width) for s in stages], decoder)
     result = _decoder_check(checks, stages, decoder, depth, lambda: _Probe(None, net.model, stages, decoder))
-    return EncoderStages(net.name, (h, w), net.in_chans, stages[-1].stride, tuple(stages), result, notes)
+    return EncoderStages(net.name, (h, w), net.in_chans, stages[-1].stride, tuple(stages), result, notes=notes)
 
 
 def module_stages(model, records, h: int, w: int, in_chans: int) -> tuple[list[StageRecord], str]:

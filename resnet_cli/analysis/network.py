@@ -30,8 +30,8 @@ class Network:
         name: display name. spec_string: what rebuilds it (a spec string, or the command-line words).
         model: the ``nn.Module`` (meta device for a ResNetSpec).
         input_size: its default (C, H, W).
-        spec: the ResNetSpec, or None for any other module (then stage names and output stride are
-            inferred from the trace).
+        spec: the ResNetSpec (or another built-in spec, such as a UNetSpec), or None for any other module
+            (then stage names and output stride are inferred from the trace).
         source: the ModuleSource it came from, or None.
         notes: lines for the user (stderr in the CLI; ``notes`` in JSON).
     """
@@ -40,7 +40,7 @@ class Network:
     spec_string: str
     model: torch.nn.Module
     input_size: tuple[int, int, int]
-    spec: Optional[ResNetSpec]
+    spec: Optional[object]
     source: Optional[ModuleSource]
     notes: tuple[str, ...]
 
@@ -61,7 +61,8 @@ def open_network(network, *, name: Optional[str] = None, input_size=None) -> Net
     if isinstance(network, str):
         display, network = resolve(network)
         name = name or display
-    if isinstance(network, ResNetSpec):
+    if isinstance(network, ResNetSpec) or not isinstance(network, (ModuleSource, torch.nn.Module)) and \
+            hasattr(network, "to_string") and hasattr(network, "input_size"):  # a built-in spec (UNetSpec too)
         with torch.device("meta"):
             model = build_model(network)
         return Network(name or "custom", network.to_string(), model, tuple(network.input_size), network, None, ())

@@ -25,7 +25,7 @@ from typing import Callable, Optional, Union
 
 from ..errors import UsageError
 from ..models import ResNetSpec, input_hw, resolve
-from ..models.external import is_source
+from ..models.external import ModuleSource, is_source
 from ..models.parse import dilate_for_output_stride
 
 DECODERS = ("upsample", "resize")
@@ -129,8 +129,14 @@ class DecoderCheck:
 
 @dataclass(frozen=True)
 class EncoderStages:
-    """What :func:`encoder_stages` returns: ``input_size`` is (H, W) in pixels; ``notes``: how the
-    stages were found when the network is not a ResNetSpec, and anything else inferred."""
+    """What :func:`encoder_stages` returns: ``input_size`` is (H, W) in pixels.
+
+    The ``decoder_*`` and ``plan_*`` fields are filled for a U-Net (``skips --decoder-channels`` or a
+    ``unet(...)`` spec) by :func:`.decoder_plan.unet_stages`, else None: ``decoder_plan`` one row per
+    decoder block, deepest first; ``decoder_head`` the segmentation head; ``decoder_totals`` params and
+    conv + linear MACs (batch 1); ``plan_spec`` the ``unet(...)`` string of the network traced. ``notes``: how the stages were
+    found when the network is not a ResNetSpec (:mod:`.module_stages`), and anything else inferred.
+    """
 
     variant: str
     input_size: tuple[int, int]
@@ -138,6 +144,11 @@ class EncoderStages:
     output_stride: int
     stages: tuple[StageRecord, ...]
     decoder_check: DecoderCheck
+    decoder_plan: Optional[tuple] = None
+    decoder_head: Optional[object] = None
+    decoder_totals: Optional[object] = None
+    plan_spec: Optional[str] = None
+    plan_note: Optional[str] = None
     notes: tuple[str, ...] = ()
 
 
@@ -167,7 +178,7 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
             that works).
         RuntimeFailure: a module's factory or forward pass raised.
     """
-    if not isinstance(variant, (str, ResNetSpec)) or is_source(variant):
+    if isinstance(variant, ModuleSource) or is_source(variant) or hasattr(variant, "named_modules"):
         from .module_stages import module_encoder_stages
 
         return module_encoder_stages(variant, size, in_chans, output_stride, depth, decoder, name)

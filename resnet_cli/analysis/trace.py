@@ -11,10 +11,16 @@ and is not counted as spatial context, so the RF of ``x * gate`` is the RF of ``
 
 The rule holds for networks built from convolutions, pools and per-position ops: element-wise ops,
 norms, and linear layers, which act on the last axis only (taken to be channels, as in ConvNeXt's
-channels-last MLP); a permute or transpose only relabels axes and passes. An op that mixes positions
-in another way (matmul or attention, an LSTM, fold/unfold, pixel shuffle) or a view that merges or
-splits H and W (a map turned into a sequence) stops it: from there on the RF is not known
-(:class:`Stopped`, "n/a after aten::flatten in rnn") rather than guessed.
+channels-last MLP and a ViT's per-token layers); views, permutes and transposes only move elements and
+pass, and a mean, sum, max, variance or standard deviation over the last axes is a global statistic
+(EvoNorm's group std of a reshaped map). An op that mixes positions in another way (matmul or
+attention, an LSTM or GRU, fold/unfold, pixel shuffle) stops it: from there on the RF is not known
+(:class:`Stopped`, "n/a after aten::lstm in rnn.lstm") rather than guessed.
+
+Nearest upsampling by a whole factor f (a U-Net decoder) keeps the RF and divides the cumulative
+stride by f (each output copies one input; a k x k conv after it spans (k - 1) / f input steps);
+where the factor is not whole, or the stride does not divide by it, the RF is not defined
+(``UNDEFINED`` on the tensor, None in the records) from there on.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from torch.overrides import TorchFunctionMode
 from ..errors import UsageError
 
 GLOBAL = None  # receptive field of a globally pooled tensor: the whole input
+UNDEFINED = ("undefined", "undefined")  # tag of a tensor whose RF and stride have no value (a fractional resize)
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,6 @@ _GLOBAL_OPS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.adaptive_avg_
 _MIXING = {"matmul", "__matmul__", "__rmatmul__", "bmm", "mm", "einsum", "baddbmm", "addmm",
            "lstm", "gru", "rnn_tanh", "rnn_relu", "scaled_dot_product_attention", "multi_head_attention_forward",
            "unfold", "fold", "pixel_shuffle", "pixel_unshuffle", "fft_fft2", "fft_rfft2"}
-_RESHAPES = {"view", "reshape", "flatten", "unflatten", "view_as", "reshape_as"}
 
 
 class RFMode(TorchFunctionMode):
@@ -105,7 +111,16 @@ class RFMode(TorchFunctionMode):
         ins = [t for t in tensors(args, kwargs) if hasattr(t, "_rf")]
         if not ins:
             return out
+        if any(t._rf is UNDEFINED for t in ins):
+            for t in tensors((out,), {}):
+                t._rf = UNDEFINED
+            return out
         stopped = next((t._rf for t in ins if isinstance(t._rf[0], Stopped)), None)
+        if (func is F.interpolate and not stopped and ins[0]._rf[0] is not GLOBAL
+                and isinstance(out, torch.Tensor)):
+            for t in tensors((out,), {}):
+                t._rf = self._resize(ins[0], out)
+            return out
         spatial = [t._rf for t in ins if t._rf[0] is not GLOBAL]
         if stopped:
             rf = stopped
@@ -122,14 +137,18 @@ class RFMode(TorchFunctionMode):
         """(Stopped, None) when ``func`` is outside the RF rule on a spatial map, else None."""
         name = getattr(func, "__name__", "")
         if name not in _MIXING:
-            x = args[0] if args and isinstance(args[0], torch.Tensor) else None
-            first = next(tensors((out,), {}), None)
-            if name not in _RESHAPES or x is None or first is None:
-                return None
-            if not _moves_space(name, x, args[1:], first):
-                return None  # H and W stay where they were (a channel reshape)
+            return None
         where = self.where[-1] if self.where and self.where[-1] else "the network's own forward"
         return Stopped(f"after aten::{name.strip('_')} in {where}"), None
+
+    @staticmethod
+    def _resize(x: torch.Tensor, out: torch.Tensor):
+        """(RF, stride) after resizing ``x`` to ``out``'s spatial size: see the module docstring."""
+        r, j = x._rf
+        factors = {o // i if i and o % i == 0 else 0 for i, o in zip(x.shape[2:], out.shape[2:])}
+        if len(factors) != 1 or 0 in factors or j % next(iter(factors)):
+            return UNDEFINED
+        return r, j // next(iter(factors))
 
     @staticmethod
     def _step(func, args, kwargs, rf):
@@ -150,7 +169,8 @@ class RFMode(TorchFunctionMode):
         if func in _GLOBAL_OPS:
             out_size = _arg(args, kwargs, 1, "output_size", 1)
             return (GLOBAL, GLOBAL) if _pair(out_size) == 1 else rf
-        if func in (torch.Tensor.mean, torch.mean, torch.Tensor.amax, torch.amax, torch.Tensor.sum):
+        if func in (torch.Tensor.mean, torch.mean, torch.Tensor.amax, torch.amax, torch.Tensor.sum, torch.sum,
+                    torch.Tensor.var, torch.var, torch.Tensor.std, torch.std, torch.var_mean, torch.std_mean):
             dims = _arg(args, kwargs, 1, "dim", None)
             dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
             return (GLOBAL, GLOBAL) if any(d in (2, 3, -1, -2) for d in dims) else rf
@@ -160,12 +180,6 @@ class RFMode(TorchFunctionMode):
                      if isinstance(i, slice) and i.step not in (None, 1)]
             return (r, j * max(steps)) if steps else rf
         return rf
-
-
-def _moves_space(name: str, x: torch.Tensor, dims, out: torch.Tensor) -> bool:
-    """Whether a view of ``x`` merges or splits its last two (spatial) axes: the result does not end
-    in the same H and W with the same number of axes."""
-    return not (x.dim() == out.dim() and x.shape[2:] == out.shape[2:])
 
 
 def shape_stride(size, out) -> Optional[int]:
@@ -182,30 +196,69 @@ def shape_stride(size, out) -> Optional[int]:
 
 
 def tensors(args, kwargs):
-    """Every tensor in ``args`` and ``kwargs``, nested lists and tuples included, in order (an LSTM's
-    first tensor is its output, not its last cell state)."""
-    stack = (list(args) + list(kwargs.values()))[::-1]
+    """Every tensor in ``args`` and ``kwargs``, nested lists and tuples included (the last first)."""
+    stack = list(args) + list(kwargs.values())
     while stack:
         item = stack.pop()
         if isinstance(item, torch.Tensor):
             yield item
         elif isinstance(item, (list, tuple)):
-            stack.extend(reversed(item))
+            stack.extend(item)
+
+
+def batched_tensor(value) -> Optional[torch.Tensor]:
+    """The tensor of a module's output (or inputs) whose RF and shape a row shows: the last one whose
+    first dimension is the empty batch (a U-Net encoder's deepest map; an LSTM's output, not its
+    (layers, N, hidden) states), else the last tensor; None when there is none."""
+    found = list(tensors((value,), {}))
+    return next((t for t in found if t.dim() and t.shape[0] == 0), found[0] if found else None)
 
 
 def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` whose parameters and buffers are uninitialised CPU tensors: allocated but
-    never written, so they take no resident memory until an op reads them."""
+    """A copy of ``model`` on the CPU whose weights take no memory, for empty-batch (N = 0) passes
+    that read no weight element. Shared parameters stay shared; ``model`` is not changed.
+
+    * Linear layers' parameters (and any tensor the allocator cannot even reserve) are one zero
+      element expanded to the full shape (a zero-stride view, ``Tensor.expand``): the classifier of
+      ``resnet18(num_classes=1000000000)`` takes 4 bytes, not the 2 TB an empty tensor would ask
+      for. A matrix product with an empty batch never copies it.
+    * Other tensors are uninitialised (``torch.empty``): address space only, no resident memory
+      until an op writes them. Convolution kernels copy a non-contiguous weight to a contiguous one
+      on every call (four times slower traces), so they keep real, if untouched, storage.
+    """
     # Module.to_empty would call empty_like on meta tensors, a Python reference whose first use
-    # imports sympy (seconds); torch.empty straight on the CPU does not.
-    return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
+    # imports sympy (seconds); torch.zeros/torch.empty straight on the CPU do not.
+    copied = copy.deepcopy(model)
+    made: dict[int, torch.Tensor] = {}
+
+    def zero_stride(t):
+        return torch.zeros((), dtype=t.dtype, device="cpu").expand(t.shape)
+
+    def empty(t):
+        try:
+            return torch.empty(t.shape, dtype=t.dtype, device="cpu")
+        except RuntimeError:  # more than the machine can reserve ("DefaultCPUAllocator: can't allocate")
+            return zero_stride(t)
+
+    for module in copied.modules():
+        linear = isinstance(module, torch.nn.Linear)
+        for key, p in module._parameters.items():
+            if p is not None:
+                if id(p) not in made:
+                    made[id(p)] = torch.nn.Parameter(zero_stride(p) if linear else empty(p),
+                                                     requires_grad=p.requires_grad)
+                module._parameters[key] = made[id(p)]
+        for key, b in module._buffers.items():
+            if b is not None:
+                module._buffers[key] = empty(b)
+    return copied
 
 
 def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
           run: Optional[Callable[[torch.nn.Module, torch.Tensor], object]] = None) -> dict[str, TracedModule]:
     """Record every module's output shape, receptive field and cumulative stride for a (N, C, H, W)
-    input, in call order, from one forward pass of an empty batch (N = 0) through an uninitialised
-    CPU copy of ``model``: no compute and no memory at any size. Shapes are reported for batch N
+    input, in call order, from one forward pass of an empty batch (N = 0) through a CPU copy of
+    ``model`` that allocates no weights (:func:`empty_cpu_copy`): no compute and no memory at any size. Shapes are reported for batch N
     (every op of these networks treats samples independently). ``model`` is not changed.
 
     ``run(copy, x)`` makes the forward pass (default ``copy(x)``); the summary's walk passes one that
@@ -220,12 +273,13 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
     names = {m: n for n, m in empty.named_modules()}
 
     def hook(module, inputs, output):
-        first = next(iter(tensors((output,), {})), None)
+        first = batched_tensor(output)
         if first is None:
             return
         r, j = getattr(first, "_rf", (GLOBAL, GLOBAL))
         note = r.reason if isinstance(r, Stopped) else None
-        r, j = (None, None) if note else (r, j)
+        if note or (r, j) == UNDEFINED:
+            r = j = None
         name = names[module]
         if name in records:  # a module run twice (torchvision's shared relu): keep the first call, as torchvision hooks report
             records[name] = dataclasses.replace(records[name], calls=records[name].calls + 1)
@@ -238,7 +292,7 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
 
     def enter(module, args):
         mode.where.append(names[module])
-        first = next(tensors(args, {}), None)
+        first = batched_tensor(args)
         if names[module] not in entry_strides and first is not None:
             rf, jump = getattr(first, "_rf", (GLOBAL, GLOBAL))
             if isinstance(rf, Stopped):

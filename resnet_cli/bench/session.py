@@ -31,6 +31,14 @@ def _nothing(*args) -> None:
     return None
 
 
+#: ``--max-batch`` on the CPU sizes the batch to at most this share of the available RAM.
+CPU_MAX_BATCH_RAM_FRACTION = 0.5
+#: ``--max-batch`` on the CPU: the found batch is timed for at least this many iterations (not
+#: runner.MIN_ITERS: one forward pass of a batch that fills the RAM takes seconds), and warm-up stops
+#: at ``--min-time``, so the whole measurement stays near the announced estimate.
+CPU_MAX_BATCH_MIN_ITERS = 3
+
+
 @dataclass
 class Hooks:
     """How a run talks to its caller (the CLI): all optional.
@@ -106,8 +114,17 @@ class Session:
     def _cpu_batches(self) -> tuple[int, ...]:
         cfg, room = self.cfg, available_ram_bytes()
         if cfg.max_batch:
-            fits = (lambda b: room is None or self.estimate(b).total_bytes <= room)
-            return (largest_fitting(fits, MAX_BATCH_CEILING),)
+            # Headroom: the batch's estimate must fit in CPU_MAX_BATCH_RAM_FRACTION of the available RAM,
+            # leaving the rest to other programs, the allocator and the estimate's own error.
+            share = None if room is None else int(room * CPU_MAX_BATCH_RAM_FRACTION)
+            fits = (lambda b: share is None or self.estimate(b).total_bytes <= share)
+            batch = largest_fitting(fits, MAX_BATCH_CEILING)
+            if share is not None:
+                self.hooks.note(f"--max-batch on the CPU: sized to {CPU_MAX_BATCH_RAM_FRACTION:.0%} of the "
+                                f"{human_bytes(room)} of RAM available (headroom for other programs and the "
+                                f"estimate's error): batch {batch} needs about "
+                                f"{human_bytes(self.estimate(batch).total_bytes)}")
+            return (batch,)
         for b in cfg.batches:
             if cfg.force:
                 if room is not None and self.estimate(b).total_bytes > room:
@@ -166,10 +183,13 @@ class Session:
         def progress(phase, done, total, elapsed):
             self.hooks.progress(batch, phase, done, total, elapsed)
 
+        bounded = cfg.max_batch and device.type == "cpu"
+        limits = dict(min_iters=CPU_MAX_BATCH_MIN_ITERS, warmup_cap_s=cfg.min_time_s,
+                      warmup=min(cfg.warmup, 1)) if bounded else dict(warmup=cfg.warmup)
         try:
             with torch.inference_mode():
-                m = measure(lambda: fn(x), make_timer(device), warmup=cfg.warmup, iters=cfg.iters,
-                            min_time_s=cfg.min_time_s, before_timed=probe.start_timed, progress=progress)
+                m = measure(lambda: fn(x), make_timer(device), iters=cfg.iters,
+                            min_time_s=cfg.min_time_s, before_timed=probe.start_timed, progress=progress, **limits)
         except Interrupted as stop:
             raise _Partial(batch, stop.measurement, probe.stop() if stop.measurement.times_ms else (None, None)) from None
         return m, probe.stop()
@@ -225,6 +245,8 @@ class Session:
             batches = (largest_fitting(self._fits(model, device), MAX_BATCH_CEILING),)
         if cfg.max_batch:
             self.hooks.note(f"--max-batch: the largest batch that fits is {batches[0]}")
+            if device.type == "cpu":
+                self._announce(model, device, batches[0])
         peak = Peak(cfg.peak_tflops, "--peak-tflops") if cfg.peak_tflops else self._peak(device)
         report = BenchReport(
             variant=cfg.variant, spec=cfg.spec.to_string(), device=str(device), dtype=cfg.dtype,
@@ -258,6 +280,32 @@ class Session:
             interrupted = True
             self._warn("interrupted while preparing a batch; the batches above are complete")
         return dataclasses.replace(report, results=results, warnings=list(self.warnings), interrupted=interrupted)
+
+    def _announce(self, model, device: torch.device, batch: int) -> None:
+        """Say how long measuring ``batch`` will take: a forward pass at an eighth of it (8 at least), scaled by the
+        batch (CPU time grows about linearly with it), times the passes the bounded loop makes."""
+        import time
+
+        probe = min(batch, max(8, batch // 8))  # large enough to see the batch's memory traffic, 1/8 of its cost
+        x = self._input(probe, device)
+        times = []
+        with torch.inference_mode():
+            for _ in range(2):  # the faster of two: the first may still pay for library start-up
+                t0 = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - t0)
+        one = min(times) * batch / probe
+        cfg = self.cfg
+        if cfg.iters is not None:
+            timed, what = cfg.iters * one, f"{cfg.iters} timed iterations"
+        else:
+            timed = max(cfg.min_time_s, CPU_MAX_BATCH_MIN_ITERS * one)
+            what = f"at least {CPU_MAX_BATCH_MIN_ITERS} timed iterations and {cfg.min_time_s:g} s (--min-time)"
+        warm = min(cfg.warmup, 1) * one
+        total = one + max(warm, 0) + timed
+        self.hooks.note(f"--max-batch: one forward pass of batch {batch} takes about {one:.1f} s (scaled from "
+                        f"batch {probe}); measuring it takes about {total:.0f} s: first call, warm-up up to "
+                        f"{cfg.min_time_s:g} s, {what}")
 
     def _check_load(self, device: torch.device, threads: int) -> None:
         """Warn when other processes compete for the cores (read before any work of ours)."""

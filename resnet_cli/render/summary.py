@@ -115,6 +115,8 @@ def _global(value: Optional[int], shape, not_known: Optional[str] = None) -> str
         return str(value)
     if not_known:
         return "n/a"  # the reason is in the summary's notes
+    if shape and len(shape) == 4 and shape[2] * shape[3] > 1:
+        return "n/a"  # a spatial map after a fractional resize (U-Net decoder): no defined RF
     return "global" if shape else ""
 
 
