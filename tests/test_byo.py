@@ -309,6 +309,9 @@ def test_bad_kwargs_are_usage_errors_naming_them(text, fragment):
     (["summary", f"{NETS}:NOT_CALLABLE"], "is a int, not a callable"),
     (["summary", f"{NETS}:make_not_module"], "returned dict, not a torch.nn.Module"),
     (["summary", TINY, "--kwargs", "depth=3"], "--kwargs do not fit"),
+    (["compare", "resnet18", "resnet34", "--kwargs", "depth=3"], "--kwargs applies to your own network"),
+    (["summary", "resnet(aa=0:1)"], "aa='0:1' is not allowed"),  # a ':' inside a spec stays the spec grammar's
+    (["summary", ":"], "cannot read ':' as a network"),
 ])
 def test_usage_errors_exit_2_in_one_line(args, fragment):
     one_line_error(run(*args), 2, fragment)
