@@ -33,7 +33,7 @@ import torch
 
 from ..errors import RuntimeFailure, UsageError
 from ..limits import MAX_BATCH, check_int
-from ..models import ResNetSpec, input_hw
+from ..models import ResNetSpec, build_model, input_hw
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
 from .network import check_forward, first_rf_note, inferred_output_stride, network_hw, open_network
 from .trace import GLOBAL, tensors, trace
@@ -61,6 +61,9 @@ class LayerRecord:
         calls: how many times the module ran in one forward pass (torchvision's shared ReLU: 2 or 3).
         is_leaf: no row below it in this listing (with ``depth``, a folded module is a leaf); the
             leaf rows' params and MACs add up to the totals.
+        forward_macs, backward_input_macs, backward_weight_macs, optimizer_macs, saved_bytes: with
+            ``--pass train`` only (else None): the training step's MACs of the module (submodules
+            included; see :mod:`.training`) and the bytes it saves for backward (:mod:`.memory_plan`).
         receptive_field_note: why ``receptive_field`` and ``stride`` are not known here (``after
             aten::lstm in rnn``: an op outside the RF rule ran before), else None.
     """
@@ -79,6 +82,11 @@ class LayerRecord:
     stride: Optional[int]
     calls: int
     is_leaf: bool
+    forward_macs: Optional[int] = None
+    backward_input_macs: Optional[int] = None
+    backward_weight_macs: Optional[int] = None
+    optimizer_macs: Optional[int] = None
+    saved_bytes: Optional[int] = None
     receptive_field_note: Optional[str] = None
 
 
@@ -122,6 +130,11 @@ class Summary:
             ResNetSpec: the largest cumulative stride traced; None when not known).
         memory: see :class:`MemoryEstimate`.
         layers: the rows, in call order (parents before children).
+        mode: ``eval`` (one forward pass) or ``train`` (``--pass train``).
+        train: with ``--pass train``: the training step (``analysis.train_summary.TrainingSummary``:
+            its MACs and memory plan); None otherwise.
+        memory_plan: with ``--pass eval`` and ``dtype``/``gpu_memory``: the inference memory plan
+            (``analysis.memory_plan.MemoryPlan``); None otherwise.
         notes: what was inferred or could not be computed (the input size chosen for a module, a
             receptive field that stopped), one line each.
     """
@@ -144,12 +157,17 @@ class Summary:
     output_stride: Optional[int]
     memory: MemoryEstimate
     layers: tuple[LayerRecord, ...]
+    mode: str = "eval"
+    train: Optional[object] = None
+    memory_plan: Optional[object] = None
     notes: tuple[str, ...] = ()
 
 
 def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=None, batch: int = 1,
               depth: Optional[int] = None, count: str = "conv-linear", engine: str = "fvcore", *,
-              label: Optional[str] = None) -> Summary:
+              label: Optional[str] = None, mode: str = "eval", optimizer: str = "sgd", dtype: Optional[str] = None,
+              amp: Optional[str] = None, channels_last: bool = False, freeze: Optional[str] = None,
+              gpu_memory: Optional[int] = None) -> Summary:
     """Summarize a variant name, spec string, :class:`ResNetSpec`, ``file.py:factory`` / ``timm:NAME``
     text (:mod:`resnet_cli.models.external`) or ``torch.nn.Module`` at (batch, C, H, W).
 
@@ -162,6 +180,12 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
         engine: ``fvcore`` (traces an empty batch: any size) or ``torch`` (FlopCounterMode on the meta
             device; its first use in a process imports ``torch._dynamo``, seconds). Same numbers.
         label: the name to show (default: the name given, or ``custom`` for a spec).
+        mode: ``eval`` (default: the forward pass) or ``train``: adds the training step (``train``:
+            forward, backward w.r.t. input and weights, optimizer MACs, per layer too, and the memory
+            plan; :mod:`.train_summary`). ``optimizer``, ``freeze`` (``"stem,layer1"``): train only.
+        dtype, amp, channels_last: the memory plan's precision (``fp32``/``bf16``/``fp16``/``amp``) and
+            layout; gpu_memory: bytes for the fits/max-batch verdict. With ``mode="eval"`` a ``dtype``
+            or ``gpu_memory`` adds the inference memory plan (``memory_plan``).
 
     Raises:
         UsageError: an unknown variant, a bad size, batch, depth, count or engine, or an input the
@@ -178,6 +202,11 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
     for what, value, allowed in (("count", count, COUNTS), ("flops engine", engine, ENGINES)):
         if value not in allowed:
             raise UsageError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    if mode not in ("eval", "train"):
+        raise UsageError(f"pass {mode!r} is not one of: eval, train")
+    if mode == "train" and count != "conv-linear":
+        raise UsageError("--pass train counts convolutions and linear layers (forward and backward); "
+                         "--count all applies to --pass eval")
     shape = (batch, net.in_chans, h, w)
     check_forward(net, shape)
     notes = net.notes
@@ -189,7 +218,32 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
             raise
         summary = _summarize_model(net.model, net.name, net.spec_string, shape, depth, count, "torch", output_stride)
         notes += (FVCORE_FALLBACK,)
-    return dataclasses.replace(summary, notes=notes + summary.notes)
+    result = dataclasses.replace(summary, notes=notes + summary.notes)
+    if mode == "eval" and dtype is None and gpu_memory is None:
+        return result
+    from .train_summary import train_plan, train_summary
+
+    rebuild = _rebuild(net)
+    precision = dict(dtype=dtype or "fp32", amp=amp, channels_last=channels_last, gpu_memory=gpu_memory)
+    if mode == "eval":
+        plan = train_plan(rebuild, result.input_size, mode="eval", **precision)
+        return dataclasses.replace(result, memory_plan=plan)
+    train, fields = train_summary(net.model, rebuild, result.input_size, optimizer=optimizer,
+                                  freeze=freeze, **precision)
+    layers = tuple(dataclasses.replace(r, **fields.get(r.name, {})) for r in result.layers)
+    return dataclasses.replace(result, mode="train", train=train, layers=layers)
+
+
+def _rebuild(net):
+    """Builds ``net``'s module again (the memory plan calls it under FakeTensorMode): the spec's builder,
+    or the user's factory; a module handed to the API is copied."""
+    import copy
+
+    if net.spec is not None:
+        return lambda: build_model(net.spec)
+    if net.source is not None and net.source.kind != "object":
+        return net.source.build
+    return lambda: copy.deepcopy(net.model)
 
 
 @dataclass(frozen=True)
@@ -293,7 +347,7 @@ def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape:
     rf_note = first_rf_note(walk.traced)
     return Summary(name, spec_string, shape, total, trainable, total - trainable, macs.macs, 2 * macs.macs,
                    count, macs.engine, counted, zero, moved, macs.by_op, _note(count, counted, zero, moved),
-                   output_stride, memory, layers, (rf_note,) if rf_note else ())
+                   output_stride, memory, layers, notes=(rf_note,) if rf_note else ())
 
 
 def _note(count: str, counted, zero, moved) -> str:
@@ -434,7 +488,8 @@ def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optiona
         records.append(LayerRecord(row.name, row.type, row.depth, shape, kernel,
                                    _pair(getattr(m, "stride", None)) if kernel else None, own[row.name],
                                    own_trainable[row.name], macs, percent(macs), rf, stride,
-                                   traced.calls if traced else 0, True, traced.rf_note if traced else None))
+                                   traced.calls if traced else 0, True,
+                                   receptive_field_note=traced.rf_note if traced else None))
         open_rows.append((row.name, row.depth))
     while open_rows:
         close(*open_rows.pop())

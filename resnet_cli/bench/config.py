@@ -11,6 +11,8 @@ from ..limits import MAX_BATCH, MAX_ITERS, MAX_MIN_TIME_S, PEAK_TFLOPS_RANGE, ch
 
 #: ``--dtype`` choices and the torch dtype names they stand for.
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+#: ``--mode`` choices.
+MODES = ("eval", "train", "both")
 #: ``--compile-mode`` choices (``torch.compile``'s modes).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: The largest batch ``--max-batch`` tries.
@@ -39,6 +41,11 @@ class BenchConfig:
         threads: ``torch.set_num_threads`` value, or None for torch's default.
         peak_tflops: the peak to divide by, or None to measure it.
         force: run on CPU even when the activation estimate exceeds the available RAM.
+        mode: ``eval`` (forward passes under ``inference_mode``), ``train`` (whole training steps,
+            :mod:`.train`) or ``both`` (each batch in both modes, eval first).
+        optimizer: ``sgd``, ``momentum`` or ``adamw`` (train); amp: ``bf16`` / ``fp16`` autocast over
+            fp32 weights (fp16 with a gradient scaler in train), or None.
+        detail: time the forward / backward / optimizer phases of each training step apart.
         model: the ``nn.Module`` to time when it is not built from ``spec`` (the user's own, then
             ``spec`` is its ``ModuleSource`` with the input size); copied before it is moved or cast.
     """
@@ -60,7 +67,16 @@ class BenchConfig:
     threads: Optional[int]
     peak_tflops: Optional[float]
     force: bool
+    mode: str = "eval"
+    optimizer: str = "sgd"
+    amp: Optional[str] = None
+    detail: bool = False
     model: Any = None
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The modes each batch runs in, in order."""
+        return ("eval", "train") if self.mode == "both" else (self.mode,)
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
