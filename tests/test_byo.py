@@ -401,3 +401,13 @@ def test_inferred_stages_match_timms_own_feature_info(name):
     shown = encoder_stages(f"timm:{name}")  # the command asks the module's own feature_info first
     assert [s.module for s in shown.stages[1:]] == [f["module"] for f in model.feature_info]
     assert "feature_info (timm)" in shown.notes[-1]
+
+
+def test_training_step_of_your_own_network():
+    s = summarize(TINY, (3, 32, 32), mode="train")
+    assert s.mode == "train" and s.train is not None and s.total_params == tiny_params()
+    assert s.train.forward_macs == tiny_macs()  # the training step's forward is the forward pass
+    result = run("bench", TINY, "--input-size", "3,32,32", "--mode", "train", "--batch", "2", "--iters", "2",
+                 "--warmup", "0", "--peak-tflops", "1", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [r["batch_size"] for r in json.loads(result.stdout)["results"]] == [2]
