@@ -13,6 +13,7 @@ untimed forward at batch 1 (library start-up); measure the peak GEMM; then per b
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import math
 import os
@@ -104,8 +105,11 @@ class Session:
 
         cfg, (h, w) = self.cfg, self.cfg.size
         shape = (1, cfg.spec.in_chans, h, w)
-        with torch.device("meta"):
-            meta = build_model(cfg.spec)
+        if cfg.model is not None:
+            meta = cfg.model  # the user's module: traced and counted on empty-batch copies, never changed
+        else:
+            with torch.device("meta"):
+                meta = build_model(cfg.spec)
         traced = trace(meta, shape)  # UsageError for a too-small input, before anything is allocated
         self.flops_per_image = 2 * conv_linear_macs(meta, shape)
         numels = [math.prod(t.output_shape) for t in traced.values()]
@@ -122,7 +126,9 @@ class Session:
             from ..models import build_model
 
             cfg = self.cfg
-            self._plans[batch] = plan_memory(lambda: build_model(cfg.spec), (batch, cfg.spec.in_chans, *cfg.size),
+            build = (lambda: build_model(cfg.spec)) if cfg.model is None or cfg.spec.kind != "object" else \
+                (lambda: copy.deepcopy(cfg.model))  # the user's factory runs again; a module object is copied
+            self._plans[batch] = plan_memory(build, (batch, cfg.spec.in_chans, *cfg.size),
                                              optimizer=cfg.optimizer, dtype=cfg.dtype, amp=cfg.amp,
                                              channels_last=cfg.channels_last, device_type=self._device_type)
         return self._plans[batch]
@@ -178,7 +184,7 @@ class Session:
         from ..models import build_model
 
         cfg = self.cfg
-        model = build_model(cfg.spec)
+        model = build_model(cfg.spec) if cfg.model is None else copy.deepcopy(cfg.model)
         if cfg.state_dict is not None:
             model.load_state_dict(cfg.state_dict, strict=cfg.strict)
         model = model.to(device=device, dtype=TORCH_DTYPES[cfg.dtype])

@@ -12,8 +12,8 @@ import typer
 
 from ..errors import RuntimeFailure, UsageError
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, load_network,
-                     num_classes_option, size_option, strict_option, weights_option)
+from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, input_size_option,
+                     kwargs_option, load_network, num_classes_option, size_option, strict_option, weights_option)
 
 
 class Dtype(str, enum.Enum):
@@ -134,6 +134,8 @@ def bench(
                                       help="Autocast to bf16 or fp16 over fp32 weights (fp16 training adds a "
                                            "gradient scaler)."),
     detail: bool = typer.Option(False, "--detail", help="Train: time forward, backward and optimizer apart."),
+    kwargs: Optional[str] = kwargs_option(),
+    input_size: Optional[str] = input_size_option(),
 ) -> None:
     """Time forward passes or training steps: latency distribution, images/s, TFLOP/s, utilisation and
     peak memory per batch."""
@@ -158,14 +160,28 @@ def bench(
         from ..bench.save import check_appendable
 
         check_appendable(save)
-    name, spec, state_dict = load_network(variant, weights, strict, in_chans, num_classes)
+    name, spec, state_dict = load_network(variant, weights, strict, in_chans, num_classes, kwargs, input_size)
     mode = compile_mode.value if compile_mode is not None else ("default" if compile_ else None)
     min_time_s = DEFAULT_MIN_TIME_S if min_time is None else min_time
-    cfg = BenchConfig(variant=name, spec=spec, state_dict=state_dict, strict=strict, device=device_name,
-                      dtype=dtype.value, channels_last=channels_last, compile_mode=mode, batches=batches,
-                      max_batch=max_batch, size=input_hw(spec, size), warmup=warmup, iters=iters,
-                      min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops, force=force, mode=run_mode.value,
-                      optimizer=(optimizer or Optimizer.sgd).value, amp=amp.value if amp else None, detail=detail)
+    settings = dict(state_dict=state_dict, strict=strict, device=device_name, dtype=dtype.value,
+                    channels_last=channels_last, compile_mode=mode, batches=batches, max_batch=max_batch,
+                    warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops,
+                    force=force, mode=run_mode.value, optimizer=(optimizer or Optimizer.sgd).value,
+                    amp=amp.value if amp else None, detail=detail)
+    from ..models.external import ModuleSource
+
+    if isinstance(spec, ModuleSource):  # your own network: built once here, after the checks above
+        from ..bench.api import network_config
+        from ..models import parse_size
+        from ..render.console import note
+
+        hw = parse_size(size) if size is not None else None
+        import_torch()
+        cfg, notes = network_config(spec, hw, name=name, **settings)
+        for line in notes:
+            note(f"note: {line}")
+    else:
+        cfg = BenchConfig(variant=name, spec=spec, size=input_hw(spec, size), **settings)
     _run(cfg, fmt, save)
 
 
