@@ -109,12 +109,16 @@ def _no_progress(phase: str, done: int, total: Optional[int], elapsed_s: float) 
 
 def measure(step: Step, timer: Callable[[Step], float], *, warmup: int = 5, iters: Optional[int] = None,
             min_time_s: float = 2.0, before_timed: Callable[[], None] = lambda: None,
-            progress: Progress = _no_progress, clock: Callable[[], float] = time.perf_counter) -> Measurement:
+            progress: Progress = _no_progress, clock: Callable[[], float] = time.perf_counter,
+            decide: Callable[[bool], bool] = bool) -> Measurement:
     """Time ``step``: one first call, warm-up until stable, then ``iters`` iterations or, without
     ``iters``, at least :data:`MIN_ITERS` iterations and ``min_time_s`` seconds.
 
     ``timer(step)`` returns the milliseconds of one call; ``before_timed`` runs between warm-up and
     the timed loop (memory probes start there); ``clock`` gives wall seconds for the caps.
+    ``decide(stop)`` turns this process's wish to end warm-up or the timed loop into the decision
+    taken (default: as wished); data-parallel ranks pass one that broadcasts rank 0's, so every
+    rank runs the same number of steps (DDP pairs each step's all-reduce across ranks).
 
     Raises:
         Interrupted: on Ctrl-C, carrying the partial :class:`Measurement`.
@@ -129,10 +133,9 @@ def measure(step: Step, timer: Callable[[Step], float], *, warmup: int = 5, iter
             progress("warm-up", n, None, clock() - t0)
             if n < warmup:
                 continue
-            if is_stable(m.warmup_ms):
-                m.warmup_stable = True
-                break
-            if n >= warmup + WARMUP_CAP_ITERS or clock() - t0 >= WARMUP_CAP_S:
+            stable = is_stable(m.warmup_ms)
+            if decide(stable or n >= warmup + WARMUP_CAP_ITERS or clock() - t0 >= WARMUP_CAP_S):
+                m.warmup_stable = stable
                 break
         before_timed()
         t0 = clock()
@@ -141,10 +144,7 @@ def measure(step: Step, timer: Callable[[Step], float], *, warmup: int = 5, iter
             n = len(m.times_ms)
             elapsed = clock() - t0
             progress("timed", n, iters, elapsed)
-            if iters is not None:
-                if n >= iters:
-                    break
-            elif n >= MIN_ITERS and elapsed >= min_time_s:
+            if decide(n >= iters if iters is not None else (n >= MIN_ITERS and elapsed >= min_time_s)):
                 break
     except KeyboardInterrupt as exc:
         if isinstance(exc, Interrupted):
