@@ -1,0 +1,316 @@
+"""The memory plan of one training step (or one inference forward pass): weights, gradients,
+optimizer state, tensors saved for backward, and the peak, with a verdict against a GPU's memory.
+
+How it is made: the step runs for real, as ``bench --mode train`` runs it (:mod:`..bench.train`:
+zero_grad, forward + loss, backward, optimizer step), but on fake tensors
+(``torch._subclasses.fake_tensor.FakeTensorMode``: every tensor has its true shape, dtype, strides and
+storage size, and no data), under ``torch.distributed._tools.mem_tracker.MemTracker``, torch's own
+accounting of live storages: it adds a storage when an op creates it and drops it when autograd or
+Python frees it (weak references), so the peak is the largest sum of live storages at any op, as the
+caching allocator's ``max_memory_allocated`` counts them (with CUDA's 512-byte rounding when the plan
+runs on fake CUDA tensors, i.e. when this torch has CUDA). Chosen over a saved-tensor count because
+the peak of a step is not "weights + everything saved": it falls inside backward (saved tensors being
+freed while gradients appear) or in the optimizer step (its temporaries), and only a replay of the
+step's allocations and frees sees where. Saved-tensor hooks are used alongside, for the breakdown of
+what the forward pass keeps for backward, per module.
+
+Two steps run: the first creates the optimizer state; the second is the steady state that bench times
+(grads of the previous step freed by ``zero_grad(set_to_none=True)``). The optimizer uses torch's
+multi-tensor (foreach) implementation when planning for CUDA, as torch does there by default.
+
+Included: parameters, buffers, the input batch and targets, gradients, optimizer state, every tensor
+an op allocates (activations, saved tensors, autograd temporaries, autocast's low-precision weight
+copies, the optimizer's temporaries). Excluded: the CUDA context and library handles (cuBLAS, cuDNN:
+typically 0.3-1 GiB, outside ``max_memory_allocated``), cuDNN / oneDNN workspaces allocated inside a
+kernel, and the caching allocator's fragmentation and reserve (``max_memory_reserved`` exceeds
+``max_memory_allocated``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+import torch
+
+from ..errors import RuntimeFailure, UsageError
+from .training import _Owners, _storage_key, freeze, stage_names, stage_of
+
+CUDA_BLOCK = 512  # the caching allocator rounds every allocation up to 512 bytes
+INCLUDED = ("parameters, buffers, input, gradients, optimizer state, activations and tensors saved for "
+            "backward, autograd and optimizer temporaries")
+EXCLUDED = ("CUDA context and library handles, cuDNN/oneDNN workspaces inside kernels, allocator "
+            "fragmentation and reserve")
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Bytes of one step at batch N (``mode`` ``train``: a whole training step; ``eval``: one forward
+    pass without autograd).
+
+    Attributes:
+        mode, batch, dtype (``fp32`` / ``bf16`` / ``fp16`` storage), amp (autocast dtype or None),
+            optimizer (None for eval), channels_last.
+        device_type: the allocator rules planned for (``cuda``: foreach optimizer, 512-byte blocks
+            when this torch can fake CUDA tensors; ``cpu``).
+        weights_bytes: parameters; buffers_bytes: BatchNorm statistics and other buffers;
+            input_bytes: the input batch.
+        gradients_bytes: a gradient per trainable parameter (0 for eval).
+        optimizer_bytes: optimizer state (momentum buffer; AdamW's two moments and step counters).
+        saved_bytes: distinct tensors the forward pass saves for backward (weights, buffers and the
+            input excluded: they are counted above), at the end of the forward pass.
+        saved_by_stage: stage -> saved bytes; saved_by_module: module path -> saved bytes, each module
+            including its submodules (a tensor saved by several modules counts at the first).
+        peak_bytes: the largest total of live tensors during the (second) step.
+        peak_phase: ``forward``, ``backward`` or ``optimizer``: where that peak is reached.
+        gpu_memory_bytes, fits, max_batch: with a memory budget: whether ``peak_bytes`` fits and the
+            largest batch whose plan fits (searched by the plan itself; 0 when not even batch 1 fits).
+        included, excluded: what the plan counts and what it leaves out.
+    """
+
+    mode: str
+    batch: int
+    dtype: str
+    amp: Optional[str]
+    optimizer: Optional[str]
+    channels_last: bool
+    device_type: str
+    weights_bytes: int
+    buffers_bytes: int
+    input_bytes: int
+    gradients_bytes: int
+    optimizer_bytes: int
+    saved_bytes: int
+    peak_bytes: int
+    peak_phase: str
+    saved_by_stage: dict[str, int] = field(default_factory=dict)
+    saved_by_module: dict[str, int] = field(default_factory=dict)
+    gpu_memory_bytes: Optional[int] = None
+    fits: Optional[bool] = None
+    max_batch: Optional[int] = None
+    included: str = INCLUDED
+    excluded: str = EXCLUDED
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000 ** 2, "mb": 1000 ** 2, "g": 1000 ** 3, "gb": 1000 ** 3,
+          "t": 1000 ** 4, "tb": 1000 ** 4, "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
+
+
+def parse_memory(text: str) -> int:
+    """``24GiB``, ``24 GB``, ``80G``, ``512MiB`` -> bytes. ``GB``/``G`` are decimal (10^9) as GPU vendors
+    quote them; ``GiB`` binary. A bare number is GiB.
+
+    Raises:
+        UsageError: anything else, or a size that is not positive.
+    """
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS:
+        raise UsageError(f"--gpu-memory {text!r} is not a memory size; give e.g. 24GiB, 24GB, 16000MiB or 80 "
+                         "(GiB)")
+    value = float(match.group(1)) * (_UNITS[unit] if unit else 1024 ** 3)
+    if value < 1:
+        raise UsageError(f"--gpu-memory {text!r} must be positive, e.g. 24GiB")
+    return int(value)
+
+
+def _fake_device(device_type: str) -> str:
+    return "cuda" if device_type == "cuda" and torch.cuda.is_available() else "cpu"
+
+
+def _nbytes(t: torch.Tensor, device_type: str) -> int:
+    n = t.untyped_storage().nbytes()
+    return math.ceil(n / CUDA_BLOCK) * CUDA_BLOCK if device_type == "cuda" else n
+
+
+class _Saved:
+    """Saved-tensor hooks: each distinct storage saved for backward, attributed to the innermost module
+    running when it was saved (the first saver)."""
+
+    def __init__(self, owners: _Owners, exclude: set, device_type: str):
+        self.owners, self.exclude, self.device_type = owners, exclude, device_type
+        self.by_module: dict[str, int] = {}
+        self.keys: set = set()
+
+    def pack(self, t):
+        key = _storage_key(t)
+        if isinstance(t, torch.Tensor) and key not in self.exclude and key not in self.keys:
+            self.keys.add(key)
+            owner = self.owners.stack[-1] if self.owners.stack else ""
+            self.by_module[owner] = self.by_module.get(owner, 0) + _nbytes(t, self.device_type)
+        return t
+
+    def hooks(self):
+        return torch.autograd.graph.saved_tensors_hooks(self.pack, lambda t: t)
+
+
+def plan_memory(build: Callable[[], torch.nn.Module], input_shape: tuple[int, int, int, int], *,
+                mode: str = "train", optimizer: str = "sgd", dtype: str = "fp32", amp: Optional[str] = None,
+                channels_last: bool = False, device_type: str = "cuda", frozen: Iterable[str] = ()) -> MemoryPlan:
+    """Plan one step of the network ``build()`` returns (called under ``FakeTensorMode``: no memory) for a
+    (N, C, H, W) input. ``dtype`` / ``amp`` as :func:`..bench.train.parse_precision`; ``frozen``: stages
+    or module paths to freeze (:func:`.training.freeze`); ``device_type``: ``cuda`` or ``cpu`` rules.
+
+    Raises:
+        UsageError: an unknown mode, optimizer, dtype or frozen name.
+        RuntimeFailure: this torch has no ``torch.distributed`` (MemTracker lives there).
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from ..bench.train import _TORCH, OPTIMIZERS, make_train_step, parse_precision
+
+    try:
+        from torch.distributed._tools.mem_tracker import MemTracker
+    except ImportError as exc:  # pragma: no cover - torch built without distributed
+        raise RuntimeFailure(f"the memory plan needs torch.distributed (MemTracker), missing here: {exc}") from None
+    if mode not in ("train", "eval"):
+        raise UsageError(f"pass {mode!r} is not one of: train, eval")
+    if mode == "train" and optimizer not in OPTIMIZERS:
+        raise UsageError(f"optimizer {optimizer!r} is not one of: {', '.join(OPTIMIZERS)}")
+    try:
+        dtype, amp = parse_precision(dtype, amp)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    fake_dev = _fake_device(device_type)
+    batch = input_shape[0]
+    with FakeTensorMode():
+        model = _convert(build(), fake_dev, _TORCH[dtype], channels_last)
+        freeze(model, frozen)
+        params, buffers = list(model.parameters()), list(model.buffers())
+        exclude = {_storage_key(t) for t in params + buffers}
+        owners = _Owners(model)
+        saved = _Saved(owners, exclude, device_type)
+        tracker = _tracker_class(MemTracker)()
+        try:
+            if mode == "train":
+                step = make_train_step(model, optimizer, input_shape, dtype=dtype, amp=amp, channels_last=channels_last,
+                                       foreach=device_type == "cuda", device=fake_dev)
+                exclude.add(_storage_key(step.input))
+                tracker.track_external(model, step.optimizer, step.input)
+                phases = step.phases
+                with tracker:
+                    # the first step only creates the optimizer state: no forward/backward needed for that
+                    for q in params:
+                        if q.requires_grad:
+                            q.grad = torch.zeros_like(q)
+                    step.optimizer.step()
+                    peak_phase, peak = _run_phases(tracker, phases, saved)
+                inp = step.input
+                grads = sum(_nbytes(p, device_type) for p in params if p.requires_grad)
+                opt_bytes = sum(_nbytes(v, device_type) for state in step.optimizer.state.values()
+                                for v in state.values() if isinstance(v, torch.Tensor))
+            else:
+                model.eval()
+                inp = torch.empty(input_shape, device=fake_dev, dtype=_TORCH[dtype])
+                if channels_last:
+                    inp = inp.contiguous(memory_format=torch.channels_last)
+                tracker.track_external(model, inp)
+
+                def forward():
+                    with torch.no_grad(), (torch.autocast(fake_dev, dtype=_TORCH[amp]) if amp else nullcontext()):
+                        model(inp)
+                with tracker:
+                    peak_phase, peak = _run_phases(tracker, (("forward", forward),), None)
+                grads = opt_bytes = 0
+        finally:
+            owners.remove()
+        weights = sum(_nbytes(p, device_type) for p in params)
+        buffer_bytes = sum(_nbytes(b, device_type) for b in buffers)
+        input_bytes = _nbytes(inp, device_type)
+    stages = stage_names(model)
+    by_stage: Counter = Counter()
+    by_module: Counter = Counter()
+    for name, n in saved.by_module.items():
+        by_stage[stage_of(name, stages) if name else "(network)"] += n
+        parts = name.split(".") if name else []
+        for owner in {"", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))}:
+            by_module[owner] += n
+    return MemoryPlan(mode, batch, dtype, amp, optimizer if mode == "train" else None, channels_last, device_type,
+                      weights, buffer_bytes, input_bytes, grads, opt_bytes, by_module.get("", 0), peak, peak_phase,
+                      dict(by_stage), dict(by_module))
+
+
+def _tracker_class(base):
+    """MemTracker, keeping only the network's peak: its per-module peaks cost O(modules) per op (about
+    60% of a plan's time for resnet50), and the plan does not use them."""
+    from copy import deepcopy
+
+    class TotalTracker(base):
+        def _update_peak_stats(self, peak_state) -> None:
+            for dev, snap in self._curr_mem_snap.items():
+                if self._peak_mem.get(dev, 0) < snap["Total"]:
+                    self._peak_mem[dev] = snap["Total"]
+                    self._peak_mem_snap[dev] = deepcopy(snap)
+
+    return TotalTracker
+
+
+def _convert(model: torch.nn.Module, device: str, dtype: torch.dtype, channels_last: bool) -> torch.nn.Module:
+    """``model.to(device, dtype)`` (+ channels-last for 4-D weights) by replacing each tensor:
+    ``Module.to`` cannot swap fake parameters in place."""
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach().to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+        return t.contiguous(memory_format=torch.channels_last) if channels_last and t.dim() == 4 else t
+
+    for mod in model.modules():
+        for key, p in list(mod._parameters.items()):
+            if p is not None:
+                mod._parameters[key] = torch.nn.Parameter(cast(p), p.requires_grad)
+        for key, b in list(mod._buffers.items()):
+            if b is not None:
+                mod._buffers[key] = cast(b)
+    return model
+
+
+def _run_phases(tracker, phases, saved: Optional[_Saved]) -> tuple[str, int]:
+    """Run each phase; the peak (bytes) and the phase where it was last raised."""
+    def peak_now() -> int:
+        return sum(snap["Total"] for snap in tracker.get_tracker_snapshot("peak").values())
+
+    best, where = peak_now(), phases[0][0]
+    for name, fn in phases:
+        with (saved.hooks() if saved is not None and name == "forward" else nullcontext()):
+            fn()
+        now = peak_now()
+        if now > best:
+            best, where = now, name
+    return where, best
+
+
+def with_budget(plan: MemoryPlan, budget: int, replan: Callable[[int], MemoryPlan], ceiling: int = 4096) -> MemoryPlan:
+    """``plan`` with ``fits`` and ``max_batch`` against ``budget`` bytes; ``replan(batch)`` plans another
+    batch (the largest batch that fits is searched with it: doubling, then bisection)."""
+    import dataclasses
+
+    from ..bench.memory import largest_fitting
+
+    fits = plan.peak_bytes <= budget
+    known = {plan.batch: fits}
+
+    def ok(batch: int) -> bool:
+        if batch not in known:
+            known[batch] = replan(batch).peak_bytes <= budget
+        return known[batch]
+
+    try:
+        best = largest_fitting(ok, ceiling)
+    except RuntimeFailure:
+        best = 0
+    return dataclasses.replace(plan, gpu_memory_bytes=budget, fits=fits, max_batch=best)
+
+
+def verdict(plan: MemoryPlan) -> Optional[str]:
+    """``fits: 19.8 of 24.0 GiB`` or ``does not fit: needs 31.2 GiB; the largest batch that fits is 48``."""
+    if plan.gpu_memory_bytes is None:
+        return None
+    gib = 1024 ** 3
+    if plan.fits:
+        return f"fits: {plan.peak_bytes / gib:.1f} of {plan.gpu_memory_bytes / gib:.1f} GiB"
+    tail = (f"the largest batch that fits is {plan.max_batch}" if plan.max_batch
+            else "not even batch 1 fits")
+    return f"does not fit: needs {plan.peak_bytes / gib:.1f} GiB; {tail}"
