@@ -29,11 +29,13 @@ from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.distributed.elastic.multiprocessing.errors import record
 from torch.nn.parallel import DistributedDataParallel
 
+from ..models import build_model
 from .ddp_records import DdpReport
 from .device import TORCH_DTYPES, MemoryProbe, environment, free_memory, load_average
 from .distributed import CHECKSUM_ENV, FAULT_ENV, STATUS_INTERVAL_S, DdpJob, assemble, make_head, rank_result, \
     threads_per_rank
 from .runner import make_timer, measure
+from .train import make_train_step
 
 #: The control group waits while rank 0 runs the baseline alone; hangs are the watchdog's business.
 _CONTROL_TIMEOUT = timedelta(hours=24)
@@ -143,8 +145,6 @@ def timed_allreduce(state: AllReduceTimer, bucket):  # DDP checks the annotation
 
 
 def _build(job: DdpJob, device: torch.device) -> torch.nn.Module:
-    from ..models import build_model
-
     torch.manual_seed(0)  # the same initial weights everywhere (DDP also broadcasts rank 0's)
     model = build_model(job.spec)
     if job.state_dict is not None:
@@ -183,17 +183,18 @@ def _measure(job: DdpJob, device: torch.device, group, world: int, rank: int, lo
              decide, fault: Optional[str]) -> dict:
     """Time the training step under DDP over ``group`` (None: every rank); returns the raw timings
     (also kept in ``status.data['raw']`` as they come)."""
-    from .train import make_train_step
-
     model = _build(job, device)
+    status.beat()
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                   process_group=group)
+    status.beat()
     comm = AllReduceTimer(group, device, status)
     ddp.register_comm_hook(comm, timed_allreduce)
     torch.manual_seed(1000 + rank)  # each rank its own batch
     h, w = job.size
     step = make_train_step(ddp, job.optimizer, (job.batch, job.spec.in_chans, h, w), dtype=job.dtype, amp=job.amp,
                            channels_last=job.channels_last, compile_mode=job.compile_mode, device=device)
+    status.beat()
     raw = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": str(device),
            "world_size": world, "batch": job.batch, "first_call_ms": None, "warmup_ms": [], "warmup_stable": False,
            "times_ms": [], "allreduce_ms": [], "buckets": 0, "bytes_per_step": 0, "peak_memory_bytes": None,

@@ -40,6 +40,8 @@ DEFAULT_MASTER_PORT = 29500
 FAULT_ENV = "RESNET_CLI_DDP_TEST_FAULT"
 CHECKSUM_ENV = "RESNET_CLI_DDP_TEST_CHECKSUM"
 STATUS_INTERVAL_S = 0.5
+#: A rank gets at least this long to start (spawn, import torch) before it counts as hung.
+START_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,8 @@ def _where(s: dict) -> str:
 
 def hang_verdict(status: dict[int, dict], local_ranks: int, started_at: float, now: float,
                  timeout_s: float) -> Optional[str]:
-    """The one-line message when no local rank has progressed for ``timeout_s`` seconds, else None.
+    """The one-line message when no local rank has progressed for ``timeout_s`` seconds (a rank that
+    never wrote its status: :data:`START_GRACE_S` at least), else None.
 
     Blame goes to the stale ranks furthest behind (fewest progress beats; every rank counts the same
     events, so beats compare across ranks), leaving out ranks that wait on purpose (for the baseline,
@@ -211,10 +214,12 @@ def hang_verdict(status: dict[int, dict], local_ranks: int, started_at: float, n
     last = max([s.get("progress_at", started_at) for s in live.values()] + ([started_at] if missing else []))
     if now - last < timeout_s:
         return None
+    if missing and now - started_at < max(timeout_s, START_GRACE_S):
+        return None  # still importing torch (seconds on a busy machine)
     if missing:
         names = ", ".join(str(r) for r in missing)
-        return (f"local rank{'s' if len(missing) > 1 else ''} {names} did not start within {timeout_s:g} s "
-                "(--timeout); the run was stopped")
+        return (f"local rank{'s' if len(missing) > 1 else ''} {names} did not start within "
+                f"{max(timeout_s, START_GRACE_S):g} s; the run was stopped")
     working = {r: s for r, s in live.items() if not s.get("waiting")} or live
     low = min(s.get("beats", 0) for s in working.values())
     blamed = sorted(r for r, s in working.items() if s.get("beats", 0) == low)
@@ -245,7 +250,7 @@ class Watchdog(threading.Thread):
         while not self._stop.wait(STATUS_INTERVAL_S):
             status = read_status(self.directory, self.local_ranks)
             phase = status.get(0, {}).get("phase")
-            if phase and phase != self._phase and phase != "done":
+            if phase and phase != self._phase and ("baseline" in phase or "training steps" in phase):
                 self._phase = phase
                 self.note(f"rank 0: {phase}")
             verdict = hang_verdict(status, self.local_ranks, self.started_at, time.time(), self.timeout_s)
@@ -320,9 +325,11 @@ def launch(job: DdpJob, where: Launch, note: Callable[[str], None]) -> Optional[
     threads = threads_per_rank(job.threads, where.nproc)
     saved_env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "TORCH_CPP_LOG_LEVEL", "LOGLEVEL")}
     os.environ.update(OMP_NUM_THREADS=str(threads), TORCH_CPP_LOG_LEVEL="ERROR", LOGLEVEL="ERROR")
-    quiet = logging.getLogger("torch.distributed")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # the agent logs every start and failure; we print one line
+    quiet = [logging.getLogger(n) for n in ["torch.distributed", "torch.multiprocessing"] + [
+        n for n in list(logging.root.manager.loggerDict) if n.startswith(("torch.distributed.", "torch.multiprocessing."))]]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.CRITICAL)  # the agent logs every start and failure; we print one line
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     watchdog = Watchdog(work, where.nproc, job.timeout_s, note)
     try:
@@ -346,7 +353,8 @@ def launch(job: DdpJob, where: Launch, note: Callable[[str], None]) -> Optional[
         watchdog.stop()
         for s, h in handlers.items():
             signal.signal(s, h)
-        quiet.setLevel(level)
+        for q, level in zip(quiet, levels):
+            q.setLevel(level)
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
