@@ -182,7 +182,7 @@ def _broadcaster(group):
 def _measure(job: DdpJob, device: torch.device, group, world: int, rank: int, local: int, status: Status,
              decide, fault: Optional[str]) -> dict:
     """Time the training step under DDP over ``group`` (None: every rank); returns the raw timings
-    (also kept in ``status.data['raw']`` as they come)."""
+    (also kept in ``status.data`` as they come: under ``baseline`` for a one-rank group, else ``raw``)."""
     model = _build(job, device)
     status.beat()
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
@@ -199,7 +199,7 @@ def _measure(job: DdpJob, device: torch.device, group, world: int, rank: int, lo
            "world_size": world, "batch": job.batch, "first_call_ms": None, "warmup_ms": [], "warmup_stable": False,
            "times_ms": [], "allreduce_ms": [], "buckets": 0, "bytes_per_step": 0, "peak_memory_bytes": None,
            "threads": torch.get_num_threads(), "checksum": None}
-    status.data["raw"] = raw
+    status.data["baseline" if world == 1 and group is not None else "raw"] = raw
     timer, calls, last = make_timer(device), [0], [0.0]
 
     def one_step() -> None:
@@ -314,13 +314,14 @@ def _run(job: DdpJob, rank: int, world: int, local: int, local_world: int, statu
     ok = False
     try:
         control = dist.new_group(backend="gloo", timeout=_CONTROL_TIMEOUT)
-        alone = dist.new_group([0], backend=job.backend) if job.baseline else None
+        with_baseline = job.baseline and world > 1
+        alone = dist.new_group([0], backend=job.backend) if with_baseline else None
         baseline = None
-        if job.baseline:
+        if with_baseline:
             if rank == 0:
                 status.phase("one-process baseline")
                 baseline = _measure(job, device, alone, 1, rank, local, status, bool, None)
-                status.data["baseline"] = baseline
+                status.data["baseline_done"] = True
             else:
                 status.phase("waiting for rank 0's one-process baseline", waiting=True)
             dist.barrier(group=control)

@@ -173,7 +173,7 @@ def assemble(head: DdpReport, ranks: list[RankResult], baseline: Optional[RankRe
     for label, r in ([("one-process baseline", baseline)] if baseline else []) + [(f"rank {r.rank}", r) for r in ranks[:1]]:
         notes += [f"{label}: {t}" for t in batch_warnings(r.batch_size, r.latency_ms, r.iterations, r.outliers,
                                                            r.warmup_stable, r.warmup_iterations)]
-    if len(ranks) < head.world_size:
+    if ranks and len(ranks) < head.world_size:
         notes.append(f"only {len(ranks)} of {head.world_size} ranks reported (the others ran on other nodes "
                      "or had no finished timed step); the total covers those shown")
     return dataclasses.replace(head, ranks=ranks, images_per_sec=total, baseline=baseline, scaling_efficiency=eff,
@@ -194,7 +194,7 @@ def read_status(directory: str, local_ranks: int) -> dict[int, dict]:
 
 
 def _where(s: dict) -> str:
-    raw = s.get("raw") or {}
+    raw = s.get("raw") or s.get("baseline") or {}
     steps = 1 + len(raw.get("warmup_ms") or []) + len(raw.get("times_ms") or []) if raw.get("first_call_ms") else 0
     return f"{s.get('phase', 'starting')}, after {steps} finished training step{'s' if steps != 1 else ''}"
 
@@ -267,11 +267,12 @@ def partial_report(head: DdpReport, directory: str, local_ranks: int, warning: s
     """What was measured before Ctrl-C, from the local ranks' status files."""
     status = read_status(directory, local_ranks)
     ranks = [r for r in (rank_result(s["raw"], complete=False) for s in status.values() if s.get("raw")) if r]
-    base = status.get(0, {}).get("baseline")
-    baseline = rank_result(base) if base else None
+    first = status.get(0, {})
+    baseline = rank_result(first["baseline"], complete=bool(first.get("baseline_done"))) if first.get("baseline") else None
     if ranks and len(ranks) < head.world_size:
-        ranks = []  # a total from some ranks of an unfinished step would mislead
-        warning += "; not every rank had finished a timed step, so no rank figures are shown"
+        if ranks:
+            warning += "; not every rank had finished a timed step, so no rank's figures are shown"
+        ranks = []  # a total from some of the ranks would mislead
     return assemble(head, ranks, baseline, [warning], interrupted=True)
 
 

@@ -112,7 +112,12 @@ def totals(report) -> Text:
     text = Text()
     if report.images_per_sec is not None:
         text.append(f"total: {report.images_per_sec:,.1f} images/s on {report.world_size} ranks", style="bold")
-    if report.baseline is not None and report.scaling_efficiency is not None:
+    else:
+        text.append(f"no figures for the {report.world_size}-rank run (interrupted before every rank finished a "
+                    "timed step)", style="yellow")
+    if report.baseline is not None and report.baseline.complete is False:
+        text.append(f"; one process (cut short): {report.baseline.images_per_sec:,.1f} images/s")
+    elif report.baseline is not None and report.scaling_efficiency is not None:
         text.append(f"; one process: {report.baseline.images_per_sec:,.1f} images/s; scaling efficiency "
                     f"{100 * report.scaling_efficiency:.1f}% (total / ({report.world_size} x one process))")
     elif report.baseline is None:
