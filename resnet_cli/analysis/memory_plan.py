@@ -95,37 +95,14 @@ class MemoryPlan:
     excluded: str = EXCLUDED
 
 
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000 ** 2, "mb": 1000 ** 2, "g": 1000 ** 3, "gb": 1000 ** 3,
-          "t": 1000 ** 4, "tb": 1000 ** 4, "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
-
-
-def parse_memory(text: str) -> int:
-    """``24GiB``, ``24 GB``, ``80G``, ``512MiB`` -> bytes. ``GB``/``G`` are decimal (10^9) as GPU vendors
-    quote them; ``GiB`` binary. A bare number is GiB.
-
-    Raises:
-        UsageError: anything else, or a size that is not positive.
-    """
-    import re
-
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS:
-        raise UsageError(f"--gpu-memory {text!r} is not a memory size; give e.g. 24GiB, 24GB, 16000MiB or 80 "
-                         "(GiB)")
-    value = float(match.group(1)) * (_UNITS[unit] if unit else 1024 ** 3)
-    if value < 1:
-        raise UsageError(f"--gpu-memory {text!r} must be positive, e.g. 24GiB")
-    return int(value)
-
-
 def _fake_device(device_type: str) -> str:
     return "cuda" if device_type == "cuda" and torch.cuda.is_available() else "cpu"
 
 
 def _nbytes(t: torch.Tensor, device_type: str) -> int:
+    """Storage bytes, rounded as MemTracker rounds them (CUDA blocks only for tensors on CUDA)."""
     n = t.untyped_storage().nbytes()
-    return math.ceil(n / CUDA_BLOCK) * CUDA_BLOCK if device_type == "cuda" else n
+    return math.ceil(n / CUDA_BLOCK) * CUDA_BLOCK if t.device.type == "cuda" else n
 
 
 class _Saved:
@@ -284,33 +261,55 @@ def _run_phases(tracker, phases, saved: Optional[_Saved]) -> tuple[str, int]:
 
 def with_budget(plan: MemoryPlan, budget: int, replan: Callable[[int], MemoryPlan], ceiling: int = 4096) -> MemoryPlan:
     """``plan`` with ``fits`` and ``max_batch`` against ``budget`` bytes; ``replan(batch)`` plans another
-    batch (the largest batch that fits is searched with it: doubling, then bisection)."""
+    batch. The largest batch that fits is searched with real plans: a second plan at another batch
+    gives a first guess (peaks grow about linearly with the batch), then plans at the guess and beside
+    it, galloping and bisecting until a batch that fits sits next to one that does not (3-5 plans when
+    the guess is right; the answer never rests on the guess)."""
     import dataclasses
 
-    from ..bench.memory import largest_fitting
+    known = {plan.batch: plan.peak_bytes}
 
-    fits = plan.peak_bytes <= budget
-    known = {plan.batch: fits}
-
-    def ok(batch: int) -> bool:
+    def peak(batch: int) -> int:
         if batch not in known:
-            known[batch] = replan(batch).peak_bytes <= budget
+            known[batch] = replan(batch).peak_bytes
         return known[batch]
 
-    try:
-        best = largest_fitting(ok, ceiling)
-    except RuntimeFailure:
-        best = 0
-    return dataclasses.replace(plan, gpu_memory_bytes=budget, fits=fits, max_batch=best)
+    other = plan.batch * 2 if plan.batch < ceiling else max(1, plan.batch // 2)
+    b0, b1 = sorted((plan.batch, other))
+    slope = (peak(b1) - peak(b0)) / (b1 - b0) if b1 != b0 else 0
+    guess = int(b0 + (budget - peak(b0)) // slope) if slope > 0 else ceiling
+    best = largest_fitting_near(lambda b: peak(b) <= budget, min(max(guess, 1), ceiling), ceiling)
+    return dataclasses.replace(plan, gpu_memory_bytes=budget, fits=plan.peak_bytes <= budget, max_batch=best)
 
 
-def verdict(plan: MemoryPlan) -> Optional[str]:
-    """``fits: 19.8 of 24.0 GiB`` or ``does not fit: needs 31.2 GiB; the largest batch that fits is 48``."""
-    if plan.gpu_memory_bytes is None:
-        return None
-    gib = 1024 ** 3
-    if plan.fits:
-        return f"fits: {plan.peak_bytes / gib:.1f} of {plan.gpu_memory_bytes / gib:.1f} GiB"
-    tail = (f"the largest batch that fits is {plan.max_batch}" if plan.max_batch
-            else "not even batch 1 fits")
-    return f"does not fit: needs {plan.peak_bytes / gib:.1f} GiB; {tail}"
+def largest_fitting_near(fits: Callable[[int], bool], guess: int, ceiling: int) -> int:
+    """The largest batch in 1..``ceiling`` with ``fits(batch)`` (monotone), starting from ``guess``:
+    gallop away from it (steps 1, 2, 4, ...) to a fit/no-fit bracket, then bisect; 0 when even batch 1
+    does not fit."""
+    if fits(guess):
+        lo, hi, step = guess, None, 1
+        while hi is None:
+            if lo == ceiling:
+                return lo
+            nxt = min(lo + step, ceiling)
+            if fits(nxt):
+                lo, step = nxt, step * 2
+            else:
+                hi = nxt
+    else:
+        lo, hi, step = None, guess, 1
+        while lo is None:
+            if hi == 1:
+                return 0
+            nxt = max(hi - step, 1)
+            if fits(nxt):
+                lo = nxt
+            else:
+                hi, step = nxt, step * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo

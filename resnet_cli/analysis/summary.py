@@ -57,6 +57,9 @@ class LayerRecord:
         calls: how many times the module ran in one forward pass (torchvision's shared ReLU: 2 or 3).
         is_leaf: no row below it in this listing (with ``depth``, a folded module is a leaf); the
             leaf rows' params and MACs add up to the totals.
+        forward_macs, backward_input_macs, backward_weight_macs, optimizer_macs, saved_bytes: with
+            ``--pass train`` only (else None): the training step's MACs of the module (submodules
+            included; see :mod:`.training`) and the bytes it saves for backward (:mod:`.memory_plan`).
     """
 
     name: str
@@ -73,6 +76,11 @@ class LayerRecord:
     stride: Optional[int]
     calls: int
     is_leaf: bool
+    forward_macs: Optional[int] = None
+    backward_input_macs: Optional[int] = None
+    backward_weight_macs: Optional[int] = None
+    optimizer_macs: Optional[int] = None
+    saved_bytes: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,11 @@ class Summary:
         output_stride: input pixels per pixel of the last feature map.
         memory: see :class:`MemoryEstimate`.
         layers: the rows, in call order (parents before children).
+        mode: ``eval`` (one forward pass) or ``train`` (``--pass train``).
+        train: with ``--pass train``: the training step (``analysis.train_summary.TrainingSummary``:
+            its MACs and memory plan); None otherwise.
+        memory_plan: with ``--pass eval`` and ``dtype``/``gpu_memory``: the inference memory plan
+            (``analysis.memory_plan.MemoryPlan``); None otherwise.
     """
 
     variant: str
@@ -134,10 +147,16 @@ class Summary:
     output_stride: int
     memory: MemoryEstimate
     layers: tuple[LayerRecord, ...]
+    mode: str = "eval"
+    train: Optional[object] = None
+    memory_plan: Optional[object] = None
 
 
 def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int = 1, depth: Optional[int] = None,
-              count: str = "conv-linear", engine: str = "fvcore", *, label: Optional[str] = None) -> Summary:
+              count: str = "conv-linear", engine: str = "fvcore", *, label: Optional[str] = None,
+              mode: str = "eval", optimizer: str = "sgd", dtype: Optional[str] = None, amp: Optional[str] = None,
+              channels_last: bool = False, freeze: Optional[str] = None,
+              gpu_memory: Optional[int] = None) -> Summary:
     """Summarize a variant name, spec string or :class:`ResNetSpec` at (batch, C, H, W).
 
     Args:
@@ -147,6 +166,12 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
         engine: ``fvcore`` (traces an empty batch: any size) or ``torch`` (FlopCounterMode on the meta
             device; its first use in a process imports ``torch._dynamo``, seconds). Same numbers.
         label: the name to show (default: the name given, or ``custom`` for a spec).
+        mode: ``eval`` (default: the forward pass) or ``train``: adds the training step (``train``:
+            forward, backward w.r.t. input and weights, optimizer MACs, per layer too, and the memory
+            plan; :mod:`.train_summary`). ``optimizer``, ``freeze`` (``"stem,layer1"``): train only.
+        dtype, amp, channels_last: the memory plan's precision (``fp32``/``bf16``/``fp16``/``amp``) and
+            layout; gpu_memory: bytes for the fits/max-batch verdict. With ``mode="eval"`` a ``dtype``
+            or ``gpu_memory`` adds the inference memory plan (``memory_plan``).
 
     Raises:
         UsageError: an unknown variant, a bad size, batch, depth, count or engine, or an input the
@@ -161,10 +186,27 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
     for what, value, allowed in (("count", count, COUNTS), ("flops engine", engine, ENGINES)):
         if value not in allowed:
             raise UsageError(f"{what} {value!r} is not one of: {', '.join(allowed)}")
+    if mode not in ("eval", "train"):
+        raise UsageError(f"pass {mode!r} is not one of: eval, train")
+    if mode == "train" and count != "conv-linear":
+        raise UsageError("--pass train counts convolutions and linear layers (forward and backward); "
+                         "--count all applies to --pass eval")
     with torch.device("meta"):
         model = build_model(spec)
-    return _summarize_model(model, label or name, spec.to_string(), (batch, spec.in_chans, h, w),
-                            depth, count, engine, spec.output_stride)
+    result = _summarize_model(model, label or name, spec.to_string(), (batch, spec.in_chans, h, w),
+                              depth, count, engine, spec.output_stride)
+    if mode == "eval" and dtype is None and gpu_memory is None:
+        return result
+    from .train_summary import train_plan, train_summary
+
+    precision = dict(dtype=dtype or "fp32", amp=amp, channels_last=channels_last, gpu_memory=gpu_memory)
+    if mode == "eval":
+        plan = train_plan(lambda: build_model(spec), result.input_size, mode="eval", **precision)
+        return dataclasses.replace(result, memory_plan=plan)
+    train, fields = train_summary(model, lambda: build_model(spec), result.input_size, optimizer=optimizer,
+                                  freeze=freeze, **precision)
+    layers = tuple(dataclasses.replace(r, **fields.get(r.name, {})) for r in result.layers)
+    return dataclasses.replace(result, mode="train", train=train, layers=layers)
 
 
 @dataclass(frozen=True)

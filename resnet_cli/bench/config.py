@@ -10,6 +10,8 @@ from ..errors import UsageError
 
 #: ``--dtype`` choices and the torch dtype names they stand for.
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+#: ``--mode`` choices.
+MODES = ("eval", "train", "both")
 #: ``--compile-mode`` choices (``torch.compile``'s modes).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: The largest batch ``--max-batch`` tries.
@@ -38,6 +40,11 @@ class BenchConfig:
         threads: ``torch.set_num_threads`` value, or None for torch's default.
         peak_tflops: the peak to divide by, or None to measure it.
         force: run on CPU even when the activation estimate exceeds the available RAM.
+        mode: ``eval`` (forward passes under ``inference_mode``), ``train`` (whole training steps,
+            :mod:`.train`) or ``both`` (each batch in both modes, eval first).
+        optimizer: ``sgd``, ``momentum`` or ``adamw`` (train); amp: ``bf16`` / ``fp16`` autocast over
+            fp32 weights (fp16 with a gradient scaler in train), or None.
+        detail: time the forward / backward / optimizer phases of each training step apart.
     """
 
     variant: str
@@ -57,6 +64,15 @@ class BenchConfig:
     threads: Optional[int]
     peak_tflops: Optional[float]
     force: bool
+    mode: str = "eval"
+    optimizer: str = "sgd"
+    amp: Optional[str] = None
+    detail: bool = False
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The modes each batch runs in, in order."""
+        return ("eval", "train") if self.mode == "both" else (self.mode,)
 
 
 def parse_batches(text: str) -> tuple[int, ...]:

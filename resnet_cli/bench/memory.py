@@ -5,10 +5,11 @@ without a GPU.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, TypeVar
 
-from ..errors import RuntimeFailure
+from ..errors import RuntimeFailure, UsageError
 
 R = TypeVar("R")
 
@@ -51,6 +52,28 @@ def human_bytes(n: Optional[float], digits: int = 1) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.{digits}f} {unit}"
         n /= 1024
     return f"{n:.{digits}f} PiB"
+
+
+_UNITS = {"b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2, "mb": 1024 ** 2, "mib": 1024 ** 2,
+          "g": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3, "t": 1024 ** 4, "tb": 1024 ** 4, "tib": 1024 ** 4}
+
+
+def parse_memory(text: str) -> int:
+    """``24GiB``, ``24 GB``, ``80G``, ``512MiB`` -> bytes; a bare number is GiB. Every unit is binary: a GPU
+    sold as "24 GB" has 24 GiB (24,576 MiB in ``nvidia-smi``).
+
+    Raises:
+        UsageError: anything else, or a size that is not positive.
+    """
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or (unit and unit not in _UNITS):
+        raise UsageError(f"--gpu-memory {text!r} is not a memory size; give e.g. 24GiB, 24GB, 16000MiB or 80 "
+                         "(GiB)")
+    value = float(match.group(1)) * (_UNITS[unit] if unit else 1024 ** 3)
+    if value < 1:
+        raise UsageError(f"--gpu-memory {text!r} must be positive, e.g. 24GiB")
+    return int(value)
 
 
 def refuse_if_too_big(estimate: MemoryEstimate, available: Optional[int], batch: int, size: tuple[int, int]) -> None:

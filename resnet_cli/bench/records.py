@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 FLOPS_CONVENTION = "conv+linear FLOPs (2 per MAC; biases, norms, activations, pooling and adds count 0)"
+TRAIN_FLOPS_CONVENTION = ("training step FLOPs (2 per MAC): conv+linear forward, backward w.r.t. input and "
+                          "w.r.t. weights, counted over a real backward; optimizer elementwise ops 1 MAC each")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,15 @@ class BenchResult:
             None elsewhere.
         outliers: iterations whose modified Z-score exceeds hyperfine's threshold.
         complete: False for a batch cut short by Ctrl-C (figures from the iterations that finished).
+        mode: ``eval`` (one forward pass per iteration) or ``train`` (one training step: forward, loss,
+            backward, optimizer step; ``flops`` then counts the whole step, see ``TRAIN_FLOPS_CONVENTION``).
+        phase_ms: train with ``--detail``: median ms of ``forward`` (with the loss), ``backward`` and
+            ``optimizer`` over the timed iterations; None otherwise.
+        plan_peak_bytes: train: the memory plan's peak of one step (``analysis.memory_plan``).
+        step_peak_bytes: train: the measured peak of one step: CUDA ``max_memory_allocated`` over the
+            timed iterations; CPU: live tensor bytes at the peak of one extra step by ``torch.profiler``
+            memory events (``bench.train.cpu_step_peak``).
+        plan_error_percent: ``100 * (plan_peak_bytes - step_peak_bytes) / step_peak_bytes``.
     """
 
     batch_size: int
@@ -72,6 +83,11 @@ class BenchResult:
     peak_reserved_bytes: Optional[int]
     outliers: int
     complete: bool = True
+    mode: str = "eval"
+    phase_ms: Optional[dict[str, float]] = None
+    plan_peak_bytes: Optional[int] = None
+    step_peak_bytes: Optional[int] = None
+    plan_error_percent: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +152,10 @@ class BenchReport:
         device, dtype, channels_last, compile_mode (None: eager), input_size (C, H, W), threads.
         warmup: minimum warm-up iterations; iters: timed iterations asked for (None: timed for
             ``min_time_s`` seconds and at least 10 iterations).
-        flops_convention: what ``flops`` / ``tflops`` count; flops_per_image: FLOPs of one image.
+        flops_convention: what ``flops`` / ``tflops`` count; flops_per_image: FLOPs of one image's forward
+            pass (train results count the whole step: ``TRAIN_FLOPS_CONVENTION``).
+        mode, optimizer, amp: the run's ``--mode``, ``--optimizer`` (train) and ``--amp`` (None: none).
+        param_count: parameters of the network (exact; timm's benchmark.py reports millions).
         peak: see :class:`Peak`; None when it could not be measured.
         environment: see :class:`Environment`.
         results: one per batch size, in the order run.
@@ -162,3 +181,7 @@ class BenchReport:
     results: list[BenchResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
+    mode: str = "eval"
+    optimizer: Optional[str] = None
+    amp: Optional[str] = None
+    param_count: Optional[int] = None

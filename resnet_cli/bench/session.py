@@ -1,5 +1,9 @@
 """One ``resnet-cli bench`` run: the model, the peak, every batch size, and the report.
 
+A batch is measured in each mode of ``--mode`` (one case = one callable handed to the runner): ``eval``
+times ``model(x)`` under ``torch.inference_mode()``; ``train`` times a whole training step
+(:func:`.train.make_train_step`), with the memory plan's peak beside the measured one.
+
 Order of work: check the device; trace the network on meta (FLOPs, activation estimate; no memory);
 refuse an impossible CPU run; build the model on the device in the dtype and memory format; one
 untimed forward at batch 1 (library start-up); measure the peak GEMM; then per batch: input, optional ``torch.compile``, :func:`runner.measure` under
@@ -8,6 +12,7 @@ untimed forward at batch 1 (library start-up); measure the peak GEMM; then per b
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -44,11 +49,12 @@ class Hooks:
 
 
 def make_result(requested: int, batch: int, m: Measurement, memory: tuple[Optional[int], Optional[int]],
-                flops_per_image: int, peak: Optional[Peak], compiled: bool, complete: bool = True) -> BenchResult:
-    """The record of one batch from its raw times (``m.times_ms`` must not be empty)."""
+                flops_per_image, peak: Optional[Peak], compiled: bool, complete: bool = True) -> BenchResult:
+    """The record of one batch from its raw times (``m.times_ms`` must not be empty). ``flops_per_image``:
+    FLOPs of one image, or a callable ``batch -> FLOPs of the whole batch`` (a training step)."""
     stats = summarize(m.times_ms)
     median_s = stats.median / 1e3
-    flops = flops_per_image * batch
+    flops = flops_per_image(batch) if callable(flops_per_image) else flops_per_image * batch
     tflops = flops / median_s / 1e12 if median_s > 0 else math.nan
     return BenchResult(
         batch_size=batch, requested_batch_size=requested, iterations=len(m.times_ms),
@@ -98,19 +104,47 @@ class Session:
         count = sum(t.numel() for t in meta.parameters()) + sum(t.numel() for t in meta.buffers())
         size = TORCH_DTYPES[cfg.dtype].itemsize
         self.estimate = lambda b: estimate_memory(numels, math.prod(shape), count, b, size)
+        self._meta, self._plans, self._train_flops = meta, {}, {}
+        self._device_type = device.type
+
+    def _train_plan(self, batch: int):
+        """The memory plan of one training step at ``batch`` (fake tensors; cached)."""
+        if batch not in self._plans:
+            from ..analysis.memory_plan import plan_memory
+            from ..models import build_model
+
+            cfg = self.cfg
+            self._plans[batch] = plan_memory(lambda: build_model(cfg.spec), (batch, cfg.spec.in_chans, *cfg.size),
+                                             optimizer=cfg.optimizer, dtype=cfg.dtype, amp=cfg.amp,
+                                             channels_last=cfg.channels_last, device_type=self._device_type)
+        return self._plans[batch]
+
+    def _step_flops(self, batch: int) -> int:
+        """FLOPs of one training step at ``batch`` (2 x the counted training MACs; cached)."""
+        if batch not in self._train_flops:
+            from ..analysis.training import count_train_macs
+
+            shape = (batch, self.cfg.spec.in_chans, *self.cfg.size)
+            self._train_flops[batch] = 2 * count_train_macs(self._meta, shape, self.cfg.optimizer).total_macs
+        return self._train_flops[batch]
+
+    def _need(self, batch: int) -> int:
+        """Bytes a batch needs on the CPU: the inference estimate, or the training plan's peak."""
+        need = self.estimate(batch).total_bytes if "eval" in self.cfg.modes else 0
+        return max(need, self._train_plan(batch).peak_bytes) if "train" in self.cfg.modes else need
 
     def _cpu_batches(self) -> tuple[int, ...]:
         cfg, room = self.cfg, available_ram_bytes()
         if cfg.max_batch:
-            fits = (lambda b: room is None or self.estimate(b).total_bytes <= room)
+            fits = (lambda b: room is None or self._need(b) <= room)
             return (largest_fitting(fits, MAX_BATCH_CEILING),)
         for b in cfg.batches:
             if cfg.force:
-                if room is not None and self.estimate(b).total_bytes > room:
-                    self._warn(f"batch {b}: estimated memory {human_bytes(self.estimate(b).total_bytes)} exceeds "
+                if room is not None and self._need(b) > room:
+                    self._warn(f"batch {b}: estimated memory {human_bytes(self._need(b))} exceeds "
                                f"the {human_bytes(room)} of RAM available; running anyway (--force)")
             else:
-                refuse_if_too_big(self.estimate(b), room, b, cfg.size)
+                refuse_if_too_big(dataclasses.replace(self.estimate(b), total_bytes=self._need(b)), room, b, cfg.size)
         return cfg.batches
 
     # --- on the device --------------------------------------------------------------------------
@@ -135,8 +169,12 @@ class Session:
         def fits(batch: int) -> bool:
             ok = True
             try:
-                with torch.inference_mode():
-                    model(self._input(batch, device))
+                if "train" in self.cfg.modes:
+                    self._train_step(model, device, batch)()
+                    model.zero_grad(set_to_none=True)
+                else:
+                    with torch.inference_mode():
+                        model(self._input(batch, device))
                 synchronize(device)
             except Exception as exc:  # noqa: BLE001
                 if not is_oom(exc):
@@ -146,8 +184,49 @@ class Session:
             return ok
         return fits
 
-    def _measure_batch(self, model, device, batch: int):
+    def _train_step(self, model, device, batch: int, compile_mode: Optional[str] = None):
+        from .train import make_train_step
+
         cfg = self.cfg
+        return make_train_step(model, cfg.optimizer, (batch, cfg.spec.in_chans, *cfg.size), dtype=cfg.dtype,
+                               amp=cfg.amp, channels_last=cfg.channels_last, compile_mode=compile_mode, device=device)
+
+    def _measure_train(self, model, device, batch: int):
+        """One batch in train mode: (measurement, memory, {phase_ms, plan_peak_bytes, step_peak_bytes})."""
+        from .train import SplitTimer, cpu_step_peak, phase_medians
+
+        cfg = self.cfg
+        plan = self._train_plan(batch)
+        if cfg.compile_mode is not None:
+            torch._dynamo.reset()
+            self.hooks.note(f"batch {batch}: compiling the training step with torch.compile (mode {cfg.compile_mode});"
+                            " the first call includes it")
+        step = self._train_step(model, device, batch, cfg.compile_mode)
+        timer = SplitTimer(device) if cfg.detail else make_timer(device)
+        probe = MemoryProbe(device)
+        probe.begin()
+
+        def progress(phase, done, total, elapsed):
+            self.hooks.progress(batch, phase, done, total, elapsed)
+
+        try:
+            m = measure(step, timer, warmup=cfg.warmup, iters=cfg.iters, min_time_s=cfg.min_time_s,
+                        before_timed=probe.start_timed, progress=progress)
+        except Interrupted as stop:
+            raise _Partial(batch, stop.measurement, probe.stop() if stop.measurement.times_ms else (None, None)) from None
+        memory = probe.stop()
+        measured = memory[0] if device.type == "cuda" else (cpu_step_peak(step) if device.type == "cpu" else None)
+        extra = {"phase_ms": phase_medians(timer.splits[-len(m.times_ms):]) if cfg.detail else None,
+                 "plan_peak_bytes": plan.peak_bytes, "step_peak_bytes": measured,
+                 "plan_error_percent": 100.0 * (plan.peak_bytes - measured) / measured if measured else None}
+        model.zero_grad(set_to_none=True)
+        model.eval()
+        return m, memory, extra
+
+    def _measure_batch(self, model, device, batch: int, mode: str = "eval"):
+        cfg = self.cfg
+        if mode == "train":
+            return self._measure_train(model, device, batch)
         x = self._input(batch, device)
         fn = model
         if cfg.compile_mode is not None:
@@ -162,13 +241,15 @@ class Session:
         def progress(phase, done, total, elapsed):
             self.hooks.progress(batch, phase, done, total, elapsed)
 
+        autocast = (torch.autocast(device.type, dtype=TORCH_DTYPES[cfg.amp]) if cfg.amp is not None
+                    else contextlib.nullcontext())
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast:
                 m = measure(lambda: fn(x), make_timer(device), warmup=cfg.warmup, iters=cfg.iters,
                             min_time_s=cfg.min_time_s, before_timed=probe.start_timed, progress=progress)
         except Interrupted as stop:
             raise _Partial(batch, stop.measurement, probe.stop() if stop.measurement.times_ms else (None, None)) from None
-        return m, probe.stop()
+        return m, probe.stop(), {}
 
     def run(self) -> BenchReport:
         """Measure every batch; returns the report (``interrupted`` set after Ctrl-C).
@@ -228,14 +309,18 @@ class Session:
             input_size=(cfg.spec.in_chans, *cfg.size), threads=torch.get_num_threads(), warmup=cfg.warmup,
             iters=cfg.iters, min_time_s=None if cfg.iters is not None else cfg.min_time_s,
             flops_convention=FLOPS_CONVENTION, flops_per_image=self.flops_per_image, peak=peak,
-            environment=environment(device, cfg.dtype, cfg.channels_last, self.load))
+            environment=environment(device, cfg.dtype, cfg.channels_last, self.load), mode=cfg.mode,
+            optimizer=cfg.optimizer if "train" in cfg.modes else None, amp=cfg.amp,
+            param_count=sum(p.numel() for p in self._meta.parameters()))
         results: list[BenchResult] = []
         retry = OomRetry(is_oom, lambda: free_memory(device), self._oom_note)
-        interrupted = False
+        interrupted, current = False, cfg.modes[0]
         try:
-            for requested in batches:
-                batch, (m, mem) = retry.run(requested, lambda b: self._measure_batch(model, device, b))
-                result = make_result(requested, batch, m, mem, self.flops_per_image, peak, cfg.compile_mode is not None)
+            for requested, mode in ((b, mode) for b in batches for mode in cfg.modes):
+                current = mode
+                batch, (m, mem, extra) = retry.run(requested, lambda b: self._measure_batch(model, device, b, mode))
+                result = make_result(requested, batch, m, mem, self._flops_of(mode), peak, cfg.compile_mode is not None)
+                result = dataclasses.replace(result, mode=mode, **extra)
                 if batch != requested:
                     self._warn(f"batch {requested} ran out of {device.type.upper()} memory; measured batch {batch} "
                                "instead")
@@ -245,8 +330,9 @@ class Session:
         except _Partial as part:
             interrupted = True
             if part.measurement.times_ms:
-                results.append(make_result(part.batch, part.batch, part.measurement, part.memory,
-                                           self.flops_per_image, peak, cfg.compile_mode is not None, complete=False))
+                part_result = make_result(part.batch, part.batch, part.measurement, part.memory,
+                                          self._flops_of(current), peak, cfg.compile_mode is not None, complete=False)
+                results.append(dataclasses.replace(part_result, mode=current))
             self._warn(f"interrupted during batch {part.batch}: "
                        + (f"its figures come from the {len(part.measurement.times_ms)} iterations that finished"
                           if part.measurement.times_ms else "it has no finished timed iteration"))
@@ -254,6 +340,11 @@ class Session:
             interrupted = True
             self._warn("interrupted while preparing a batch; the batches above are complete")
         return dataclasses.replace(report, results=results, warnings=list(self.warnings), interrupted=interrupted)
+
+    def _flops_of(self, mode: str):
+        """FLOPs per image for :func:`make_result`: the forward pass (eval), or a per-batch callable
+        for a training step, whose optimizer FLOPs do not scale with the batch."""
+        return self.flops_per_image if mode == "eval" else self._step_flops
 
     def _check_load(self, device: torch.device, threads: int) -> None:
         """Warn when other processes compete for the cores (read before any work of ours)."""

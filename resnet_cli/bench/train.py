@@ -220,3 +220,50 @@ class SplitTimer:
             times = [(b - a) * 1e3 for a, b in zip(stamps, stamps[1:])]
         self.splits.append({name: ms for (name, _), ms in zip(step.phases, times)})
         return sum(times)
+
+
+def phase_medians(splits: list[dict[str, float]]) -> dict[str, float]:
+    """Median milliseconds of each phase over ``splits`` (:attr:`SplitTimer.splits` of the timed iterations)."""
+    import statistics
+
+    if not splits:
+        return {}
+    return {name: statistics.median(s[name] for s in splits) for name in splits[0]}
+
+
+def _live_bytes(step: TrainStep) -> int:
+    """Bytes of the distinct storages alive between two steps (weights, buffers, optimizer state, input,
+    targets, the last loss); gradients must already be freed."""
+    seen: dict[int, int] = {}
+    tensors = [*step.model.parameters(), *step.model.buffers(), step.input, step.target, step.loss]
+    tensors += [v for state in step.optimizer.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
+    for t in tensors:
+        if isinstance(t, torch.Tensor):
+            st = t.untyped_storage()
+            seen[st.data_ptr() or id(st)] = st.nbytes()
+    return sum(seen.values())
+
+
+def cpu_step_peak(step: TrainStep) -> int:
+    """Peak bytes of live CPU tensors during one more (untimed) step, measured by ``torch.profiler``
+    memory events over real tensors: the tensors alive before the step (weights, buffers, optimizer
+    state, input) plus the largest running sum of the step's allocations minus its frees. Gradients
+    are freed first (``zero_grad(set_to_none=True)``, as the step itself does), because the profiler
+    never sees the free of a block allocated before it started. Counts every allocation the CPU
+    allocator serves, oneDNN's scratch buffers included; the resident set size (RSS) is larger
+    (allocator caches, libraries)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step.optimizer.zero_grad(set_to_none=True)
+    step.loss = None  # freed before the profiler starts (it could not see the free)
+    base = _live_bytes(step)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
+              and e.device_type() == torch.autograd.DeviceType.CPU]
+    events.sort(key=lambda e: e.start_ns())
+    now = peak = 0
+    for e in events:
+        now += e.nbytes()
+        peak = max(peak, now)
+    return base + peak

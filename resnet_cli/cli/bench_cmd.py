@@ -23,6 +23,23 @@ class Dtype(str, enum.Enum):
     bf16 = "bf16"
 
 
+class Mode(str, enum.Enum):
+    eval = "eval"
+    train = "train"
+    both = "both"
+
+
+class Optimizer(str, enum.Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adamw = "adamw"
+
+
+class Amp(str, enum.Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 class CompileMode(str, enum.Enum):
     default = "default"
     reduce_overhead = "reduce-overhead"
@@ -116,8 +133,19 @@ def bench(
     no_baseline: bool = typer.Option(False, "--no-baseline", help="--nproc: skip the one-process run (no "
                                      "scaling efficiency)."),
     fmt: Format = format_option(),
+    run_mode: Mode = typer.Option(Mode.eval, "--mode", case_sensitive=False,
+                              help="eval: forward passes (inference). train: whole training steps (forward, loss, "
+                                   "backward, optimizer step). both: each batch in both."),
+    optimizer: Optional[Optimizer] = typer.Option(None, "--optimizer", case_sensitive=False,
+                                                  help="Training step optimizer: sgd, momentum or adamw "
+                                                       "[default: sgd]."),
+    amp: Optional[Amp] = typer.Option(None, "--amp", case_sensitive=False,
+                                      help="Autocast to bf16 or fp16 over fp32 weights (fp16 training adds a "
+                                           "gradient scaler)."),
+    detail: bool = typer.Option(False, "--detail", help="Train: time forward, backward and optimizer apart."),
 ) -> None:
-    """Time forward passes: latency distribution, images/s, TFLOP/s, utilisation and peak memory per batch."""
+    """Time forward passes or training steps: latency distribution, images/s, TFLOP/s, utilisation and
+    peak memory per batch."""
     from ..bench.config import DEFAULT_BATCH, DEFAULT_MIN_TIME_S, BenchConfig, parse_batches, parse_device
     from ..models import input_hw
 
@@ -127,6 +155,12 @@ def bench(
         raise UsageError("--batch and --max-batch both given; --max-batch finds the batch itself")
     if peak_tflops is not None and not peak_tflops > 0:
         raise UsageError(f"--peak-tflops {peak_tflops!r} must be a positive number of TFLOP/s")
+    if run_mode == Mode.eval and (optimizer is not None or detail):
+        raise UsageError(f"{'--optimizer' if optimizer is not None else '--detail'} applies to training steps; add "
+                         "--mode train or --mode both")
+    if amp is not None and dtype != Dtype.fp32:
+        raise UsageError(f"--amp {amp.value} autocasts fp32 weights; it cannot be combined with --dtype "
+                         f"{dtype.value} (leave --dtype at fp32)")
     batches = parse_batches(batch) if batch is not None else (DEFAULT_BATCH,)
     device_name = parse_device(device)
     if save is not None:
@@ -151,7 +185,8 @@ def bench(
     cfg = BenchConfig(variant=name, spec=spec, state_dict=state_dict, strict=strict, device=device_name,
                       dtype=dtype.value, channels_last=channels_last, compile_mode=mode, batches=batches,
                       max_batch=max_batch, size=input_hw(spec, size), warmup=warmup, iters=iters,
-                      min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops, force=force)
+                      min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops, force=force, mode=run_mode.value,
+                      optimizer=(optimizer or Optimizer.sgd).value, amp=amp.value if amp else None, detail=detail)
     _run(cfg, fmt, save)
 
 

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from ..errors import UsageError
 from . import app
 from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, load_network,
                      num_classes_option, size_option, strict_option, weights_option)
@@ -21,6 +22,29 @@ class Count(str, enum.Enum):
 class Engine(str, enum.Enum):
     fvcore = "fvcore"
     torch = "torch"
+
+
+class Pass(str, enum.Enum):
+    eval = "eval"
+    train = "train"
+
+
+class Optimizer(str, enum.Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adamw = "adamw"
+
+
+class PlanDtype(str, enum.Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    amp = "amp"
+
+
+class Amp(str, enum.Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
 
 
 @app.command("summary")
@@ -41,23 +65,63 @@ def summary(
     num_classes: Optional[int] = num_classes_option(),
     weights: Optional[str] = weights_option(),
     strict: bool = strict_option(),
+    pass_: Pass = typer.Option(Pass.eval, "--pass", case_sensitive=False,
+                               help="eval: one forward pass. train: a training step: forward, backward (w.r.t. "
+                                    "input and weights) and optimizer MACs per layer, and its memory plan."),
+    optimizer: Optional[Optimizer] = typer.Option(None, "--optimizer", case_sensitive=False,
+                                                  help="sgd, momentum or adamw (--pass train) [default: sgd]."),
+    dtype: Optional[PlanDtype] = typer.Option(None, "--dtype", case_sensitive=False,
+                                              help="Memory plan precision: fp32, bf16, fp16 (weights and input) or "
+                                                   "amp (fp32 weights, bf16 autocast) [default: fp32]."),
+    amp: Optional[Amp] = typer.Option(None, "--amp", case_sensitive=False,
+                                      help="Autocast dtype for the plan: bf16 or fp16 (fp32 weights)."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="Plan the NHWC memory format."),
+    gpu_memory: Optional[str] = typer.Option(None, "--gpu-memory", metavar="SIZE",
+                                             help="GPU memory (24GiB, 24GB, 80): say whether the step fits and "
+                                                  "the largest batch that does."),
+    freeze: Optional[str] = typer.Option(None, "--freeze", metavar="NAMES",
+                                         help="--pass train: stages or modules whose weights are frozen, e.g. "
+                                              "stem,layer1."),
 ) -> None:
     """Per-layer output shape, kernel/stride, params, MACs, receptive field and cumulative stride;
     totals of params, MACs and FLOPs (FLOPs = 2 x MACs), and memory. No real forward pass is run,
-    so any input size and batch answer in seconds with little memory."""
+    so any input size and batch answer in seconds with little memory. --pass train adds the training
+    step (backward and optimizer MACs, a memory plan from a fake step; --gpu-memory for a verdict)."""
     from ..models import input_hw
 
     name, spec, _state = load_network(variant, weights, strict, in_chans, num_classes)
     hw = input_hw(spec, size)  # a bad --size answers before torch is imported
+    budget, train = _check_train_options(pass_, optimizer, dtype, amp, gpu_memory, freeze)
     from ..analysis.summary import summarize
     from ..render.console import note
-    from ..render.summary import LAYER_COLUMNS, LAYER_NUMERIC, layer_rows, summary_table, totals_line
+    from ..render.summary import LAYER_NUMERIC, layer_columns, layer_rows, summary_table, totals_line
 
     import_torch()
-    result = summarize(spec, hw, batch=batch, depth=depth, count=count.value, engine=engine.value, label=name)
+    result = summarize(spec, hw, batch=batch, depth=depth, count=count.value, engine=engine.value, label=name,
+                       mode=pass_.value, optimizer=(optimizer or Optimizer.sgd).value,
+                       dtype="amp" if amp is not None and dtype is None else (dtype.value if dtype else None),
+                       amp=amp.value if amp else None, channels_last=channels_last, freeze=freeze,
+                       gpu_memory=budget)
     if fmt in (Format.csv, Format.markdown):
         note(totals_line(result))
-    emit(fmt, result, layer_rows(result), LAYER_COLUMNS, summary_table, LAYER_NUMERIC)
+    emit(fmt, result, layer_rows(result), layer_columns(result), summary_table, LAYER_NUMERIC)
+
+
+def _check_train_options(pass_, optimizer, dtype, amp, gpu_memory, freeze):
+    """(budget in bytes or None, train?) with usage errors before torch is imported."""
+    train = pass_ == Pass.train
+    if not train:
+        for flag, value in (("--optimizer", optimizer), ("--freeze", freeze)):
+            if value is not None:
+                raise UsageError(f"{flag} applies to a training step; add --pass train")
+    if amp is not None and dtype not in (None, PlanDtype.fp32, PlanDtype.amp):
+        raise UsageError(f"--amp {amp.value} autocasts fp32 weights; it cannot be combined with --dtype "
+                         f"{dtype.value} (use --dtype fp32 or leave it out)")
+    if gpu_memory is None:
+        return None, train
+    from ..bench.memory import parse_memory
+
+    return parse_memory(gpu_memory), train
 
 
 @app.command("compare")

@@ -21,9 +21,13 @@ COLUMNS = ["variant", "device", "dtype", "channels_last", "compile_mode", "input
            "requested_batch_size", "iterations", "latency_median_ms", "latency_mean_ms", "latency_std_ms",
            "latency_p5_ms", "latency_p95_ms", "latency_min_ms", "latency_max_ms", "images_per_sec", "tflops",
            "utilization", "peak_tflops", "peak_memory_bytes", "peak_reserved_bytes", "first_call_ms",
-           "compile_ms", "outliers", "complete"]
+           "compile_ms", "outliers", "complete",
+           # training steps (--mode train/both); the train_*/infer_* names are timm benchmark.py's
+           "mode", "optimizer", "amp", "train_samples_per_sec", "train_step_time", "train_batch_size",
+           "infer_samples_per_sec", "infer_step_time", "infer_batch_size", "param_count", "forward_ms",
+           "backward_ms", "optimizer_ms", "plan_peak_bytes", "step_peak_bytes", "plan_error_percent"]
 NUMERIC = [c for c in COLUMNS if c not in ("variant", "device", "dtype", "channels_last", "compile_mode",
-                                           "input_size", "complete")]
+                                           "input_size", "complete", "mode", "optimizer", "amp")]
 _BAR_WIDTH = 40
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
@@ -49,9 +53,23 @@ def rows(report) -> list[dict]:
             "utilization": r.utilization, "peak_tflops": report.peak.tflops if report.peak else None,
             "peak_memory_bytes": r.peak_memory_bytes, "peak_reserved_bytes": r.peak_reserved_bytes,
             "first_call_ms": r.first_call_ms, "compile_ms": r.compile_ms, "outliers": r.outliers,
-            "complete": r.complete,
+            "complete": r.complete, **_train_columns(report, r),
         })
     return [{k: _sig(v) for k, v in row.items()} for row in out]
+
+
+def _train_columns(report, r) -> dict:
+    """The training-step columns of one result (timm's names for throughput, step time and batch)."""
+    train = r.mode == "train"
+    prefix, other = ("train", "infer") if train else ("infer", "train")
+    phases = r.phase_ms or {}
+    return {"mode": r.mode, "optimizer": report.optimizer if train else None, "amp": report.amp,
+            f"{prefix}_samples_per_sec": r.images_per_sec, f"{prefix}_step_time": r.latency_ms.median,
+            f"{prefix}_batch_size": r.batch_size, f"{other}_samples_per_sec": None, f"{other}_step_time": None,
+            f"{other}_batch_size": None, "param_count": report.param_count,
+            "forward_ms": phases.get("forward"), "backward_ms": phases.get("backward"),
+            "optimizer_ms": phases.get("optimizer"), "plan_peak_bytes": r.plan_peak_bytes,
+            "step_peak_bytes": r.step_peak_bytes, "plan_error_percent": r.plan_error_percent}
 
 
 def ms(value: Optional[float]) -> str:
@@ -99,15 +117,19 @@ def _batch(r) -> str:
     return str(r.batch_size) + ("" if r.batch_size == r.requested_batch_size else f" (of {r.requested_batch_size})")
 
 
+def _batch_mode(report, r) -> str:
+    return _batch(r) + (f" {r.mode}" if report.mode != "eval" else "")
+
+
 def latency_table(report) -> Table:
-    """Latency of one forward pass of the whole batch, in ms."""
-    table = _table("latency per forward pass (ms)", ["batch", "median", "mean ± std", "p5 … p95", "min … max",
-                                                      "iters"])
+    """Latency of one forward pass (or training step) of the whole batch, in ms."""
+    what = {"eval": "forward pass", "train": "training step"}.get(report.mode, "forward pass / training step")
+    table = _table(f"latency per {what} (ms)", ["batch", "median", "mean ± std", "p5 … p95", "min … max", "iters"])
     for r in report.results:
         lat = r.latency_ms
         iters = str(r.iterations) + ("" if r.complete else " (cut)") + (f", {r.outliers} outl." if r.outliers else "")
-        table.add_row(_batch(r), ms(lat.median), f"{ms(lat.mean)} ± {ms(lat.std)}", f"{ms(lat.p5)} … {ms(lat.p95)}",
-                      f"{ms(lat.min)} … {ms(lat.max)}", iters)
+        table.add_row(_batch_mode(report, r), ms(lat.median), f"{ms(lat.mean)} ± {ms(lat.std)}",
+                      f"{ms(lat.p5)} … {ms(lat.p95)}", f"{ms(lat.min)} … {ms(lat.max)}", iters)
     return keep_whole(table)
 
 
@@ -121,7 +143,30 @@ def throughput_table(report) -> Table:
         util = "-" if r.utilization is None else f"{100 * r.utilization:.1f}%"
         memory = human_bytes(r.peak_memory_bytes) + (
             f" / {human_bytes(r.peak_reserved_bytes)}" if r.peak_reserved_bytes is not None else "")
-        table.add_row(_batch(r), f"{r.images_per_sec:,.1f}", f"{r.tflops:.3g}", util, memory, ms(r.first_call_ms))
+        table.add_row(_batch_mode(report, r), f"{r.images_per_sec:,.1f}", f"{r.tflops:.3g}", util, memory,
+                      ms(r.first_call_ms))
+    return keep_whole(table)
+
+
+def train_table(report) -> Optional[Table]:
+    """Training steps: the forward / backward / optimizer split (``--detail``) and the memory plan's peak
+    beside the measured peak of a step."""
+    train = [r for r in report.results if r.mode == "train"]
+    if not train:
+        return None
+    detail = any(r.phase_ms for r in train)
+    cuda = report.device.startswith("cuda")
+    columns = ["batch"] + (["forward ms", "backward ms", "optimizer ms"] if detail else [])
+    columns += ["plan peak", "measured peak" + (" (max allocated)" if cuda else " (profiler)"), "plan error"]
+    table = _table(f"training step ({report.optimizer}" + (f", {report.amp} autocast" if report.amp else "") + ")",
+                   columns)
+    for r in train:
+        row = [_batch(r)]
+        if detail:
+            row += [ms((r.phase_ms or {}).get(k)) for k in ("forward", "backward", "optimizer")]
+        error = "-" if r.plan_error_percent is None else f"{r.plan_error_percent:+.1f}%"
+        row += [human_bytes(r.plan_peak_bytes, 2), human_bytes(r.step_peak_bytes, 2), error]
+        table.add_row(*row)
     return keep_whole(table)
 
 
@@ -152,12 +197,21 @@ def renderables(report) -> list[Any]:
         out.append(Text("no batch finished a timed iteration", style="yellow"))
         return out
     out += [latency_table(report), throughput_table(report)]
-    if len(report.results) > 1:
+    train = train_table(report)
+    if train is not None:
+        out.append(train)
+    if len(report.results) > 1 and report.mode != "both":
         out.append(bar_chart(report))
     mem = ("CUDA max allocated / reserved over the timed iterations" if report.device.startswith("cuda")
            else "rise of the process's peak RSS from the batch's first call on (weights and input excluded)")
     out.append(Text(f"latency: one forward pass of the whole batch, after warm-up; images/s = batch / median; "
                     f"util = TFLOP/s / peak; peak mem = {mem}.", style="dim"))
+    if train is not None:
+        step_mem = ("torch.cuda.max_memory_allocated" if report.device.startswith("cuda")
+                    else "live tensor bytes at the peak of one extra step (torch.profiler memory events)")
+        out.append(Text("train: one step = zero_grad, forward, loss, backward, optimizer step; TFLOP/s from the "
+                        "counted training FLOPs (forward + backward + optimizer); plan = the memory plan of "
+                        f"'summary --pass train' (fake tensors); measured = {step_mem}.", style="dim"))
     return out
 
 
@@ -167,6 +221,7 @@ def save_line(report, result, timestamp: str) -> str:
         "schema_version": export.SCHEMA_VERSION, "timestamp": timestamp, "variant": report.variant,
         "spec": report.spec,
         "settings": {"device": report.device, "dtype": report.dtype, "channels_last": report.channels_last,
+                     "mode": report.mode, "optimizer": report.optimizer, "amp": report.amp,
                      "compile_mode": report.compile_mode, "input_size": report.input_size,
                      "threads": report.threads, "warmup": report.warmup, "iters": report.iters,
                      "min_time_s": report.min_time_s},

@@ -24,11 +24,20 @@ COMPARE_COLUMNS = ["variant", "params", "macs", "flops", "input_size", "conv_lay
 COMPARE_NUMERIC = ["params", "macs", "flops", "conv_layers", "output_stride"]
 
 
+#: Extra CSV / Markdown columns with ``--pass train``.
+TRAIN_COLUMNS = ["forward_macs", "backward_input_macs", "backward_weight_macs", "optimizer_macs", "saved_bytes"]
+
+
+def layer_columns(summary) -> list[str]:
+    """``LAYER_COLUMNS``, plus ``TRAIN_COLUMNS`` for a training summary."""
+    return LAYER_COLUMNS + (TRAIN_COLUMNS if summary.train is not None else [])
+
+
 def layer_rows(summary) -> list[dict]:
-    """One flat dict per layer record, ``LAYER_COLUMNS`` keys; the percentage to 4 decimals."""
+    """One flat dict per layer record, :func:`layer_columns` keys; the percentage to 4 decimals."""
     rows = []
     for r in summary.layers:
-        row = {c: getattr(r, c) for c in LAYER_COLUMNS}
+        row = {c: getattr(r, c) for c in layer_columns(summary)}
         row["macs_percent"] = round(r.macs_percent, 4)
         rows.append(row)
     return rows
@@ -44,8 +53,18 @@ def compare_rows(comparison) -> list[dict]:
 
 def totals_line(s) -> str:
     """The totals in one line (stderr companion of CSV and Markdown output)."""
-    return (f"{s.variant} {_shape(s.input_size)}: {s.total_params:,} params, {s.macs:,} MACs, "
+    line = (f"{s.variant} {_shape(s.input_size)}: {s.total_params:,} params, {s.macs:,} MACs, "
             f"{s.flops:,} FLOPs (2 x MACs), engine {s.engine}. {s.note}")
+    if s.train is not None:
+        t = s.train
+        line += (f". Training step: forward {t.forward_macs:,}, backward w.r.t. input {t.backward_input_macs:,}, "
+                 f"w.r.t. weights {t.backward_weight_macs:,}, optimizer {t.optimizer_macs:,} MACs")
+    plan = s.train.memory_plan if s.train is not None else s.memory_plan
+    if plan is not None:
+        line += f". Memory plan: peak {human_bytes(plan.peak_bytes, 2)}"
+        if verdict(plan):
+            line += f"; {verdict(plan)}"
+    return line
 
 
 def summary_table(s) -> list:
@@ -57,6 +76,12 @@ def summary_table(s) -> list:
               _shape(r.output_shape), _kernel(r.kernel_size, r.layer_stride), f"{r.params:,}", f"{r.macs:,}",
               f"{r.macs_percent:.2f}", _global(r.receptive_field, r.output_shape),
               _global(r.stride, r.output_shape)] for r in s.layers]
+    header, right = _HEADER, _RIGHT
+    if s.train is not None:
+        header, right = _HEADER + _TRAIN_HEADER, _RIGHT | {9, 10, 11}
+        for row, r in zip(cells, s.layers):
+            row += [_count(r.backward_input_macs), _count(r.backward_weight_macs),
+                    human_bytes(r.saved_bytes, 2) if r.saved_bytes else ""]
     m = s.memory
     totals = Table.grid(padding=(0, 2))
     totals.add_column(style="bold")
@@ -72,13 +97,54 @@ def summary_table(s) -> list:
         ("input", m.input_bytes), ("params", m.param_bytes), ("buffers", m.buffer_bytes),
         ("activations", m.activation_bytes)))
     totals.add_row("Memory", "", f"{m.dtype}: {memory}")
-    totals.add_row("Training", f"~{human_bytes(m.training_bytes, 2)}",
-                   "estimate, Adam: input + 4 x params (weights, grads, 2 moments) + buffers + activations")
-    return [LinesTable(title, _HEADER, cells, _RIGHT), totals]
+    if s.train is None and s.memory_plan is None:
+        totals.add_row("Training", f"~{human_bytes(m.training_bytes, 2)}",
+                       "estimate, Adam: input + 4 x params (weights, grads, 2 moments) + buffers + activations")
+    if s.train is not None:
+        _train_rows(totals, s.train)
+    plan = s.train.memory_plan if s.train is not None else s.memory_plan
+    if plan is not None:
+        _plan_rows(totals, plan)
+    return [LinesTable(title, header, cells, right), totals]
 
 
 _HEADER = ["Layer", "Type", "Output shape", "Kernel/stride", "Params", "MACs", "% MACs", "RF", "Stride"]
 _RIGHT = {4, 5, 6, 7, 8}
+_TRAIN_HEADER = ["Bwd input MACs", "Bwd weight MACs", "Saved"]
+
+
+def _count(value: Optional[int]) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _train_rows(totals, t) -> None:
+    totals.add_row("Train MACs", f"{t.total_macs:,}", f"{_si(t.total_macs)}MACs per step, {_si(t.total_flops)}FLOPs")
+    for label, value in (("  forward", t.forward_macs), ("  bwd input", t.backward_input_macs),
+                         ("  bwd weight", t.backward_weight_macs), ("  optimizer", t.optimizer_macs)):
+        totals.add_row(label, f"{value:,}", f"{_si(value)}MACs")
+    if t.frozen:
+        totals.add_row("Frozen", "", ", ".join(t.frozen))
+    totals.add_row("Counted", "", t.note)
+
+
+def _plan_rows(totals, p) -> None:
+    what = "training step" if p.mode == "train" else "inference forward pass"
+    precision = p.dtype + (f" + {p.amp} autocast" if p.amp else "") + (", channels-last" if p.channels_last else "")
+    opt = f", {p.optimizer}" if p.optimizer else ""
+    totals.add_row("Memory plan", f"{human_bytes(p.peak_bytes, 2)}",
+                   f"peak of one {what} (batch {p.batch}, {precision}{opt}; reached in {p.peak_phase})")
+    for label, value in (("  weights", p.weights_bytes), ("  buffers", p.buffers_bytes), ("  input", p.input_bytes),
+                         ("  gradients", p.gradients_bytes), ("  optimizer", p.optimizer_bytes),
+                         ("  saved", p.saved_bytes)):
+        if value or label in ("  weights", "  input"):
+            totals.add_row(label, human_bytes(value, 2), "")
+    if p.saved_by_stage:
+        stages = ", ".join(f"{k} {human_bytes(v, 1)}" for k, v in p.saved_by_stage.items() if k != "(network)")
+        totals.add_row("  saved by stage", "", stages)
+    totals.add_row("  counts", "", p.included)
+    totals.add_row("  excludes", "", p.excluded)
+    if verdict(p):
+        totals.add_row("GPU memory", "", verdict(p))
 
 
 def compare_table(c) -> list:
@@ -120,3 +186,18 @@ def _si(value: int) -> str:
         if value >= factor:
             return f"{value / factor:.2f} {prefix}"
     return f"{value} "
+
+
+def verdict(plan) -> Optional[str]:
+    """``fits: 19.8 of 24.0 GiB`` or ``does not fit: needs 31.2 GiB; the largest batch that fits is 48``."""
+    if plan.gpu_memory_bytes is None:
+        return None
+    if plan.fits:
+        return f"fits: {_gib(plan.peak_bytes)} of {_gib(plan.gpu_memory_bytes)}"
+    tail = (f"the largest batch that fits is {plan.max_batch}" if plan.max_batch
+            else "not even batch 1 fits")
+    return f"does not fit: needs {_gib(plan.peak_bytes)}; {tail}"
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024 ** 3:.1f} GiB" if n >= 1024 ** 3 else human_bytes(n, 1)
