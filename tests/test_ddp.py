@@ -101,7 +101,9 @@ def test_a_rank_that_hangs_ends_the_run_within_the_timeout(monkeypatch):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--nproc", "2"], "add --mode train"),
+    (["--nproc", "2"], "give --mode train"),
+    (["--mode", "both", "--nproc", "2"], "give --mode train (not both)"),
+    (["--mode", "train", "--nproc", "2", "--detail"], "--detail"),
     (["--mode", "train", "--nproc", "2", "--backend", "nccl"], "--backend nccl needs --device cuda"),
     (["--mode", "train", "--nproc", "2", "--batch", "2,4"], "one --batch N"),
     (["--mode", "train", "--nproc", "2", "--device", "cuda:1"], "each rank takes cuda:LOCAL_RANK"),

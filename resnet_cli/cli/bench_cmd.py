@@ -116,8 +116,6 @@ def bench(
     num_classes: Optional[int] = num_classes_option(),
     weights: Optional[str] = weights_option(),
     strict: bool = strict_option(),
-    mode: Optional[str] = typer.Option(None, "--mode", help="train: time training steps (with --nproc: "
-                                       "data-parallel ranks)."),
     nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="--mode train: data-parallel processes on "
                                         "this node, launched by torchrun's machinery (one GPU each on CUDA)."),
     nnodes: Optional[int] = typer.Option(None, "--nnodes", min=1, help="--nproc: nodes taking part [default: 1]."),
@@ -171,12 +169,13 @@ def bench(
                                master_port=master_port, backend=backend.value if backend else None,
                                timeout_s=timeout, no_baseline=no_baseline)
     if bench_ddp.wanted(ddp):
-        bench_ddp.check(ddp, mode, device_name, batches, max_batch)  # usage errors before the network loads
+        bench_ddp.check(ddp, run_mode.value, device_name, batches, max_batch, detail)  # before the network loads
     name, spec, state_dict = load_network(variant, weights, strict, in_chans, num_classes)
     min_time_s = DEFAULT_MIN_TIME_S if min_time is None else min_time
     if bench_ddp.wanted(ddp):
-        bench_ddp.run(ddp, mode=mode, variant=name, spec=spec, state_dict=state_dict, strict=strict, device=device_name,
-                      dtype=dtype.value, amp=None, optimizer="sgd", channels_last=channels_last,
+        bench_ddp.run(ddp, mode=run_mode.value, variant=name, spec=spec, state_dict=state_dict, strict=strict,
+                      device=device_name, dtype=dtype.value, amp=amp.value if amp else None,
+                      optimizer=(optimizer or Optimizer.sgd).value, channels_last=channels_last,
                       compile_mode=compile_mode.value if compile_mode is not None else ("default" if compile_ else None),
                       batches=batches, max_batch=max_batch, size=input_hw(spec, size), warmup=warmup, iters=iters,
                       min_time_s=min_time_s, threads=threads, fmt=fmt, save=save)

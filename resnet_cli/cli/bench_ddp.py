@@ -45,7 +45,8 @@ def wanted(opts: DdpOptions) -> bool:
     return opts.any_given() or under_torchrun()
 
 
-def check(opts: DdpOptions, mode: Optional[str], device: str, batches: tuple[int, ...], max_batch: bool) -> tuple:
+def check(opts: DdpOptions, mode: Optional[str], device: str, batches: tuple[int, ...], max_batch: bool,
+          detail: bool = False) -> tuple:
     """(device type, backend, Launch or None under torchrun) for valid options.
 
     Raises:
@@ -56,7 +57,10 @@ def check(opts: DdpOptions, mode: Optional[str], device: str, batches: tuple[int
     external = under_torchrun()
     if mode != "train":
         what = "--nproc" if opts.nproc is not None else ("torchrun (RANK is set)" if external else "--backend/--nnodes/...")
-        raise UsageError(f"{what} times data-parallel training steps: add --mode train")
+        raise UsageError(f"{what} times data-parallel training steps: give --mode train"
+                         + (f" (not {mode})" if mode not in (None, "eval") else ""))
+    if detail:
+        raise UsageError("--detail (forward/backward/optimizer split) is not measured under --nproc; drop it")
     if external and opts.nproc is not None:
         raise UsageError(f"--nproc {opts.nproc} given under torchrun (RANK={os.environ.get('RANK')}): torchrun started "
                          "the ranks already; drop --nproc (and --nnodes/--node-rank/--master-*)")
@@ -86,7 +90,7 @@ def check(opts: DdpOptions, mode: Optional[str], device: str, batches: tuple[int
 def run(opts: DdpOptions, *, mode: Optional[str], variant: str, spec, state_dict, strict: bool, device: str,
         dtype: str, amp: Optional[str], optimizer: str, channels_last: bool, compile_mode: Optional[str],
         batches: tuple[int, ...], max_batch: bool, size: tuple[int, int], warmup: int, iters: Optional[int],
-        min_time_s: float, threads: Optional[int], fmt: Format, save: Optional[str]) -> None:
+        min_time_s: float, threads: Optional[int], fmt: Format, save: Optional[str], detail: bool = False) -> None:
     """Check, launch (or join torchrun), print rank 0's table or JSON, append ``--save`` lines.
 
     Raises:
@@ -96,7 +100,7 @@ def run(opts: DdpOptions, *, mode: Optional[str], variant: str, spec, state_dict
     """
     from datetime import datetime, timezone
 
-    device_type, backend, where = check(opts, mode, device, batches, max_batch)
+    device_type, backend, where = check(opts, mode, device, batches, max_batch, detail)
     import_torch()
     import torch
 
