@@ -336,8 +336,12 @@ def _run(job: DdpJob, rank: int, world: int, local: int, local_world: int, statu
         head = make_head(job, world, local_world, max(1, world // local_world), threads,
                          environment(device, "fp32" if job.amp else job.dtype, job.channels_last, load))
         ranks = [r for r in (rank_result(g) for g in gathered) if r is not None]
-        warnings = []
-        if device.type == "cpu" and threads * local_world > (os.cpu_count() or 1):
+        warnings, cpus = [], os.cpu_count() or 1
+        if load is not None and load > cpus:
+            warnings.append(f"the machine was busy when the run started (1-minute load average {load:.1f} on {cpus} "
+                            "logical CPUs): other processes compete with the ranks for the cores, so the figures are "
+                            "slow and noisy and the scaling efficiency unreliable; rerun on a quiet machine")
+        if device.type == "cpu" and threads * local_world > cpus:
             warnings.append(f"{local_world} ranks x {threads} threads exceed the {os.cpu_count()} logical CPUs: "
                             "ranks compete for cores; use fewer --threads")
         ok = True
