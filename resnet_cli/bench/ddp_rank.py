@@ -268,7 +268,9 @@ def run_rank(job: DdpJob) -> Optional[DdpReport]:
         status.phase("interrupted")
         if job.status_dir:
             os._exit(130)  # the launcher reports from the status files; collectives may be half done
-        raise
+        if rank != 0:
+            raise
+        return _own_partial(job, world, local_world, status)  # under torchrun: rank 0 shows its own steps
     except Exception as exc:
         # First thing: the time and message, so the launcher names the rank that failed first (the
         # others fail after it, on closed connections, and their error files carry whole seconds).
@@ -277,6 +279,19 @@ def run_rank(job: DdpJob) -> Optional[DdpReport]:
         raise
     finally:
         status.stop()
+
+
+def _own_partial(job: DdpJob, world: int, local_world: int, status: Status) -> DdpReport:
+    """Rank 0's figures after Ctrl-C under an external torchrun (the other ranks cannot be gathered)."""
+    threads = torch.get_num_threads()
+    head = make_head(job, world, local_world, max(1, world // local_world), threads)
+    mine = rank_result(status.data["raw"], complete=False) if status.data.get("raw") else None
+    base = status.data.get("baseline")
+    warning = ("interrupted (SIGINT); under torchrun the other ranks' figures cannot be gathered after Ctrl-C, so "
+               "only rank 0's finished steps are shown")
+    report = assemble(head, [mine] if mine else [], rank_result(base, complete=bool(status.data.get("baseline_done")))
+                      if base else None, [warning], interrupted=True)
+    return report
 
 
 def error_line(exc: BaseException) -> str:

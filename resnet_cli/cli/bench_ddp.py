@@ -131,6 +131,8 @@ def run(opts: DdpOptions, *, mode: Optional[str], variant: str, spec, state_dict
                  f"{'s' if per_rank != 1 else ''} per rank (--threads N to change)")
         report = launch(job, where, tell)
     if report is None:  # not rank 0: rank 0 prints
+        if where is not None:
+            tell("this node's ranks finished; the node running rank 0 prints the report")
         return
     emit(fmt, report, view.rows(report), view.COLUMNS, view.renderables, view.NUMERIC)
     if save is not None and not report.interrupted:
