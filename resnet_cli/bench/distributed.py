@@ -244,6 +244,7 @@ class Watchdog(threading.Thread):
         self.verdict: Optional[str] = None
         self.started_at = time.time()
         self._stop = threading.Event()
+        self._armed = threading.Lock()  # held by stop(): no SIGTERM once the agent's handlers are gone
         self._phase = None
 
     def run(self) -> None:
@@ -255,12 +256,15 @@ class Watchdog(threading.Thread):
                 self.note(f"rank 0: {phase}")
             verdict = hang_verdict(status, self.local_ranks, self.started_at, time.time(), self.timeout_s)
             if verdict is not None:
-                self.verdict = verdict
-                os.kill(os.getpid(), signal.SIGTERM)
+                with self._armed:
+                    if not self._stop.is_set():
+                        self.verdict = verdict
+                        os.kill(os.getpid(), signal.SIGTERM)
                 return
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._armed:
+            self._stop.set()
 
 
 def partial_report(head: DdpReport, directory: str, local_ranks: int, warning: str) -> DdpReport:
