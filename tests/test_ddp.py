@@ -43,6 +43,8 @@ def test_both_ranks_are_gathered(two_ranks):
         assert 0 < lat["min"] <= lat["median"] <= lat["max"]
         assert r["images_per_sec"] == pytest.approx(4 / (lat["median"] / 1e3), rel=1e-9)
     assert data["images_per_sec"] == pytest.approx(sum(r["images_per_sec"] for r in data["ranks"]), rel=1e-9)
+    for r in data["ranks"] + [data["baseline"]]:  # the step's FLOPs are bench --mode train's count
+        assert r["tflops"] == pytest.approx(data["flops_per_step"] / (r["latency_ms"]["median"] / 1e3) / 1e12, rel=1e-9)
     base = data["baseline"]
     assert base["world_size"] == 1 and base["rank"] == 0 and base["iterations"] == 3
     assert data["scaling_efficiency"] == pytest.approx(
@@ -65,6 +67,9 @@ def test_gradients_were_all_reduced(two_ranks):
                  dtype="fp32", amp=None, optimizer="sgd", channels_last=False, compile_mode=None, batch=4,
                  size=(32, 32), warmup=1, iters=3, min_time_s=0.0, threads=1, timeout_s=60, baseline=False)
     initial = _build(job, torch.device("cpu"))
+    from resnet_cli.analysis.training import count_train_macs
+
+    assert data["flops_per_step"] == 2 * count_train_macs(initial, (4, 3, 32, 32), "sgd").total_macs
     assert checksum(initial) not in sums  # the steps did change the weights
     count = sum(p.numel() for p in initial.parameters())
     for r in data["ranks"]:  # every fp32 gradient went through the hook, in DDP's buckets

@@ -53,6 +53,7 @@ class RankResult:
         peak_memory_bytes: CUDA ``max_memory_allocated`` over the timed steps, CPU peak-RSS rise (None if unknown).
         threads: ``torch.get_num_threads()`` in this rank.
         complete: False when Ctrl-C cut the run short (figures from the steps that finished).
+        tflops: ``flops_per_step / median step latency / 1e12`` (None when the step's FLOPs are not counted).
         param_checksum: only under the test hook ``RESNET_CLI_DDP_TEST_CHECKSUM=1``: SHA-256 of the
             parameters' bytes after the last step (identical on every rank when gradients were all-reduced).
     """
@@ -74,6 +75,7 @@ class RankResult:
     peak_memory_bytes: Optional[int]
     threads: int
     complete: bool = True
+    tflops: Optional[float] = None
     param_checksum: Optional[str] = None
 
 
@@ -94,6 +96,7 @@ class DdpReport:
         baseline: the same run with one process (rank 0 alone, same batch per rank and threads), or None
             (``--no-baseline``, or interrupted before it finished).
         scaling_efficiency: ``images_per_sec / (world_size * baseline.images_per_sec)``; None without baseline.
+        flops_per_step: FLOPs of one rank's training step (``flops_convention``), None if not counted.
         allreduce_convention: what the all-reduce figures measure.
         warnings: plain-words warnings (also on stderr); interrupted: Ctrl-C cut the run short.
     """
@@ -123,6 +126,8 @@ class DdpReport:
     images_per_sec: Optional[float] = None
     baseline: Optional[RankResult] = None
     scaling_efficiency: Optional[float] = None
+    flops_per_step: Optional[int] = None
+    flops_convention: Optional[str] = None
     allreduce_convention: str = ALLREDUCE_CONVENTION
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False

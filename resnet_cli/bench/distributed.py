@@ -180,6 +180,22 @@ def assemble(head: DdpReport, ranks: list[RankResult], baseline: Optional[RankRe
                                warnings=notes, interrupted=interrupted)
 
 
+def with_flops(report: DdpReport, flops_per_step: Optional[int], convention: Optional[str]) -> DdpReport:
+    """The report with each rank's achieved TFLOP/s for a counted step (``flops_per_step`` per rank)."""
+    import dataclasses
+
+    if not flops_per_step:
+        return report
+
+    def rate(r: Optional[RankResult]) -> Optional[RankResult]:
+        if r is None or not r.latency_ms.median > 0:
+            return r
+        return dataclasses.replace(r, tflops=flops_per_step / (r.latency_ms.median / 1e3) / 1e12)
+
+    return dataclasses.replace(report, ranks=[rate(r) for r in report.ranks], baseline=rate(report.baseline),
+                               flops_per_step=flops_per_step, flops_convention=convention)
+
+
 # --- status files and the watchdog ---------------------------------------------------------------
 def read_status(directory: str, local_ranks: int) -> dict[int, dict]:
     """Every local rank's last status (missing or half-written files are left out)."""

@@ -21,7 +21,7 @@ from .tables import keep_whole
 #: CSV / Markdown columns: one row per rank, plus ``baseline`` (rank column "1 process").
 COLUMNS = ["variant", "mode", "backend", "world_size", "rank", "host", "device", "batch_size", "threads", "iterations",
            "latency_median_ms", "latency_mean_ms", "latency_std_ms", "latency_p5_ms", "latency_p95_ms",
-           "latency_min_ms", "latency_max_ms", "images_per_sec", "allreduce_median_ms", "allreduce_share",
+           "latency_min_ms", "latency_max_ms", "images_per_sec", "tflops", "allreduce_median_ms", "allreduce_share",
            "allreduce_buckets", "allreduce_bytes_per_step", "peak_memory_bytes", "first_call_ms", "outliers",
            "complete", "total_images_per_sec", "scaling_efficiency"]
 NUMERIC = [c for c in COLUMNS if c not in ("variant", "mode", "backend", "rank", "host", "device", "complete")]
@@ -37,7 +37,7 @@ def _row(report, r, label: str) -> dict:
            "rank": label, "host": r.host, "device": r.device, "batch_size": r.batch_size, "threads": r.threads,
            "iterations": r.iterations, "latency_median_ms": lat.median, "latency_mean_ms": lat.mean,
            "latency_std_ms": lat.std, "latency_p5_ms": lat.p5, "latency_p95_ms": lat.p95, "latency_min_ms": lat.min,
-           "latency_max_ms": lat.max, "images_per_sec": r.images_per_sec,
+           "latency_max_ms": lat.max, "images_per_sec": r.images_per_sec, "tflops": r.tflops,
            "allreduce_median_ms": comm.latency_ms.median if comm else None,
            "allreduce_share": comm.share if comm else None, "allreduce_buckets": comm.buckets if comm else None,
            "allreduce_bytes_per_step": comm.bytes_per_step if comm else None,
@@ -92,7 +92,7 @@ def ranks_table(report) -> Table:
     """Per rank: images/s, step latency, the all-reduce's time and share, memory, iterations."""
     table = Table(title="training step per rank (ms)", title_justify="left", header_style="bold",
                   box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ["rank", "host", "device", "images/s", "median", "mean ± std", "p5 … p95", "all-reduce",
+    for name in ["rank", "host", "device", "images/s", "TFLOP/s", "median", "mean ± std", "p5 … p95", "all-reduce",
                  "share", "peak mem", "iters"]:
         table.add_column(name, justify="right")
     entries = [(str(r.rank), r) for r in report.ranks]
@@ -101,7 +101,8 @@ def ranks_table(report) -> Table:
     for label, r in entries:
         lat, comm = r.latency_ms, r.allreduce
         iters = str(r.iterations) + ("" if r.complete else " (cut)") + (f", {r.outliers} outl." if r.outliers else "")
-        table.add_row(label, r.host, r.device, f"{r.images_per_sec:,.1f}", ms(lat.median),
+        table.add_row(label, r.host, r.device, f"{r.images_per_sec:,.1f}",
+                      "-" if r.tflops is None else f"{r.tflops:.3g}", ms(lat.median),
                       f"{ms(lat.mean)} ± {ms(lat.std)}", f"{ms(lat.p5)} … {ms(lat.p95)}",
                       ms(comm.latency_ms.median) if comm else "-", _share(comm.share if comm else None),
                       human_bytes(r.peak_memory_bytes), iters)
@@ -133,8 +134,10 @@ def renderables(report) -> list[Any]:
     out += [ranks_table(report), totals(report)]
     comm = next((r.allreduce for r in report.ranks if r.allreduce), None)
     size = f" ({comm.buckets} buckets, {human_bytes(comm.bytes_per_step)} per step)" if comm else ""
+    flops = ("" if report.flops_per_step is None else
+             f"TFLOP/s = {report.flops_per_step / 1e9:.4g} GFLOPs per rank's step / median ({report.flops_convention}). ")
     out.append(Text(f"step latency: one whole training step after warm-up, rank 0 deciding when phases end; "
-                    f"images/s = batch per rank / median; total = sum over ranks. all-reduce{size}: "
+                    f"images/s = batch per rank / median; total = sum over ranks. {flops}all-reduce{size}: "
                     f"{report.allreduce_convention}.", style="dim"))
     return out
 
@@ -159,9 +162,11 @@ def save_lines(report, timestamp: str) -> list[str]:
                          "min_time_s": report.min_time_s, "backend": report.backend,
                          "nnodes": report.nnodes if world > 1 else 1,
                          "nproc_per_node": report.nproc_per_node if world > 1 else 1},
-            "environment": report.environment, "flops_convention": None, "flops_per_image": None, "peak": None,
+            "environment": report.environment, "flops_convention": report.flops_convention,
+            "flops_per_step": report.flops_per_step, "peak": None,
             "result": {"batch_size": first.batch_size * world, "batch_per_rank": first.batch_size,
                        "iterations": first.iterations, "latency_ms": first.latency_ms, "images_per_sec": total,
+                       "tflops": first.tflops,
                        "allreduce": first.allreduce, "peak_memory_bytes": first.peak_memory_bytes,
                        "complete": all(r.complete for r in ranks)},
             "scaling_efficiency": eff, "ranks": ranks,
