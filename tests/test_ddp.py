@@ -172,3 +172,57 @@ def test_threads_per_rank():
 
     assert threads_per_rank(None, 2, cpus=2) == 1 and threads_per_rank(None, 4, cpus=2) == 1
     assert threads_per_rank(None, 4, cpus=16) == 4 and threads_per_rank(3, 2, cpus=2) == 3
+
+
+def _raw(rank, world, times, comm=(1.0, 1.0, 1.0)):
+    return {"rank": rank, "local_rank": rank, "host": "h", "device": "cpu", "world_size": world, "batch": 4,
+            "first_call_ms": 9.0, "warmup_ms": [5.0], "warmup_stable": True, "times_ms": list(times),
+            "allreduce_ms": list(comm), "buckets": 2, "bytes_per_step": 1000, "peak_memory_bytes": None,
+            "threads": 1, "checksum": None}
+
+
+def _head(world=2):
+    from resnet_cli.bench.distributed import DdpJob, make_head
+    from resnet_cli.models import resolve
+
+    name, spec = resolve("resnet20")
+    job = DdpJob(variant=name, spec=spec, state_dict=None, strict=True, device_type="cpu", backend="gloo",
+                 dtype="fp32", amp=None, optimizer="sgd", channels_last=False, compile_mode=None, batch=4,
+                 size=(32, 32), warmup=1, iters=3, min_time_s=0.0, threads=1, timeout_s=60, baseline=True)
+    return make_head(job, world, world, 1, 1)
+
+
+def test_records_totals_and_rendering():
+    """From raw timings to the report and its table/CSV/Markdown/--save, on made-up numbers."""
+    from resnet_cli.bench.distributed import assemble, rank_result, with_flops
+    from resnet_cli.render import ddp as view
+    from resnet_cli.render.export import to_csv, to_markdown
+
+    ranks = [rank_result(_raw(0, 2, [10.0, 20.0, 30.0])), rank_result(_raw(1, 2, [20.0, 20.0, 20.0], (4.0, 5.0, 6.0)))]
+    base = rank_result(_raw(0, 1, [8.0, 8.0, 8.0]))
+    report = with_flops(assemble(_head(), ranks, base, []), 2_000_000_000, "convention")
+    assert report.images_per_sec == pytest.approx(4 / 0.02 + 4 / 0.02)
+    assert report.scaling_efficiency == pytest.approx(400 / (2 * 500))
+    assert ranks[1].allreduce.share == pytest.approx(5.0 / 20.0) and report.ranks[0].tflops == pytest.approx(0.1)
+    rows = view.rows(report)
+    assert [r["rank"] for r in rows] == ["0", "1", "1 process"] and rows[0]["scaling_efficiency"] == 0.4
+    assert to_csv(rows, view.COLUMNS).count("\n") == 4 and "1 process" in to_markdown(rows, view.COLUMNS, view.NUMERIC)
+    lines = [json.loads(x) for x in view.save_lines(report, "t")]
+    assert [x["world_size"] for x in lines] == [1, 2] and lines[1]["result"]["images_per_sec"] == 400
+    assert len(view.renderables(report)) == 4
+
+
+def test_ctrl_c_report_comes_from_the_status_files(tmp_path):
+    from resnet_cli.bench.distributed import partial_report
+
+    for r, times in ((0, [10.0, 12.0]), (1, [11.0])):
+        status = {"rank": r, "phase": "interrupted", "raw": _raw(r, 2, times),
+                  "baseline": _raw(0, 1, [8.0]) if r == 0 else None, "baseline_done": True}
+        (tmp_path / f"local{r}.json").write_text(json.dumps(status))
+    report = partial_report(_head(), str(tmp_path), 2, "interrupted (SIGINT)")
+    assert report.interrupted and [r.rank for r in report.ranks] == [0, 1]
+    assert not any(r.complete for r in report.ranks) and report.baseline.complete
+    assert report.ranks[0].iterations == 2 and report.warnings[0] == "interrupted (SIGINT)"
+    (tmp_path / "local1.json").unlink()  # one rank never wrote: no total from half the ranks
+    report = partial_report(_head(), str(tmp_path), 2, "interrupted (SIGINT)")
+    assert report.ranks == [] and report.images_per_sec is None and report.baseline is not None
