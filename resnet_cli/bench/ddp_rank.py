@@ -51,6 +51,7 @@ class Status:
         self.data = {"rank": rank, "pid": os.getpid(), "phase": "starting", "waiting": False, "beats": 0,
                      "progress_at": time.time(), "raw": None, "baseline": None}
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # the thread and phase changes both write
         self._thread = threading.Thread(target=self._loop, daemon=True, name="resnet-cli-status")
 
     def start(self) -> None:
@@ -75,9 +76,13 @@ class Status:
         except (RuntimeError, ValueError):  # a list grew under us: the next tick writes it
             return
         tmp = f"{self.path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, self.path)
+        with self._lock:
+            try:
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                os.replace(tmp, self.path)
+            except OSError:  # the launcher removed the directory (run over): nothing to report to
+                pass
 
     def _loop(self) -> None:
         while not self._stop.wait(STATUS_INTERVAL_S):
