@@ -108,6 +108,8 @@ def run(opts: DdpOptions, *, mode: Optional[str], variant: str, spec, state_dict
     from ..render import ddp as view
     from ..render.console import note
 
+    if not torch.distributed.is_available():
+        raise RuntimeFailure(f"this torch build ({torch.__version__}) has no torch.distributed, which --nproc needs")
     flops = _step_flops(spec, size, batches[0], optimizer)
     if device_type == "cuda" and where is not None and torch.cuda.device_count() < where.nproc:
         raise RuntimeFailure(f"--nproc {where.nproc} needs {where.nproc} GPUs on this node (one per rank); "
