@@ -1,4 +1,4 @@
-"""GPU check for `resnet-cli bench` (run on a CUDA machine; finishes in under 5 minutes).
+"""GPU check for `resnet-cli bench` (run on a CUDA machine; about 7 minutes, 2 of them train mode).
 
 Measures resnet50 at 224x224, batch 64 and 256, in three settings -- fp32; bf16 + channels-last;
 bf16 + channels-last + torch.compile -- through the same Session the CLI uses (CUDA events,
@@ -7,7 +7,14 @@ checks the CUDA-only paths: the out-of-memory retry (memory capped with
 ``set_per_process_memory_fraction``), the CLI's JSON on ``--device cuda``, and data-parallel training
 (``bench --mode train --nproc N``: NCCL, one GPU per rank; with one GPU only ``--nproc 1``, said so).
 
+Train mode (``bench --mode train``): resnet50 at 224x224, batch 64 and 256, fp32 and bf16 AMP +
+channels-last, SGD with momentum, with the forward/backward/optimizer split; prints the measured peak
+of a step (``max_memory_allocated``) next to the memory plan's and fails when they differ by more than
+10%.
+
     python3 benchmarks/gpu_check.py            # exit 0: all checks passed (or no CUDA device: skipped)
+    python3 benchmarks/gpu_check.py --train    # the train-mode part only (about 2 minutes)
+    python3 benchmarks/gpu_check.py --ddp      # the --nproc part only (about 1 minute)
 
 Without a CUDA device it says so in one line and exits 0.
 """
@@ -28,6 +35,8 @@ BUDGET_S = 270  # leave room under the 5-minute limit
 SETTINGS = [("fp32", "fp32", False, None), ("bf16 + channels-last", "bf16", True, None),
             ("bf16 + channels-last + compile", "bf16", True, "default")]
 BATCHES = (64, 256)
+TRAIN_SETTINGS = [("train fp32", "fp32", None, False), ("train bf16 AMP + channels-last", "fp32", "bf16", True)]
+PLAN_TOLERANCE_PERCENT = 10.0
 
 
 def config(dtype: str, channels_last: bool, compile_mode, batches, **kw):
@@ -99,6 +108,34 @@ def check_ddp(failures: list[str]) -> None:
           + (f"; one process {base['images_per_sec']:,.0f}; scaling efficiency {100 * eff:.1f}%" if base else ""))
 
 
+def train_check(failures: list[str]) -> None:
+    """bench --mode train on resnet50: throughput, the phase split, and measured peak vs the plan."""
+    from resnet_cli.bench.memory import human_bytes
+    from resnet_cli.bench.session import Hooks, Session
+
+    lines = ["| setting | batch | step ms | images/s | TFLOP/s | util | fwd / bwd / opt ms | plan peak | "
+             "max allocated | plan error |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, dtype, amp, cl in TRAIN_SETTINGS:
+        report = Session(config(dtype, cl, None, BATCHES, mode="train", optimizer="momentum", amp=amp, detail=True,
+                                min_time_s=1.0), Hooks(note=lambda t: print(f"  {t}", file=sys.stderr, flush=True))).run()
+        for r in report.results:
+            util = "-" if r.utilization is None else f"{100 * r.utilization:.1f}%"
+            split = " / ".join(f"{(r.phase_ms or {}).get(k, float('nan')):.1f}" for k in ("forward", "backward",
+                                                                                          "optimizer"))
+            err = r.plan_error_percent
+            lines.append(f"| {label} | {r.batch_size} | {r.latency_ms.median:.2f} | {r.images_per_sec:,.0f} | "
+                         f"{r.tflops:.1f} | {util} | {split} | {human_bytes(r.plan_peak_bytes, 2)} | "
+                         f"{human_bytes(r.step_peak_bytes, 2)} | {'-' if err is None else f'{err:+.1f}%'} |")
+            if err is None or abs(err) > PLAN_TOLERANCE_PERCENT:
+                failures.append(f"{label} batch {r.batch_size}: plan {r.plan_peak_bytes} vs measured "
+                                f"{r.step_peak_bytes} bytes ({err}% off; tolerance {PLAN_TOLERANCE_PERCENT}%)")
+        for w in report.warnings:
+            print(f"  warning: {w}", file=sys.stderr)
+    print("train mode: resnet50 224x224, SGD momentum 0.9, one step = zero_grad, forward, loss, backward, step; "
+          "TFLOP/s from the counted training FLOPs")
+    print("\n".join(lines))
+
+
 def main() -> int:
     import torch
 
@@ -110,6 +147,12 @@ def main() -> int:
 
     start = time.monotonic()
     failures: list[str] = []
+    if "--train" in sys.argv[1:] or "--ddp" in sys.argv[1:]:
+        (train_check if "--train" in sys.argv[1:] else check_ddp)(failures)
+        print(f"total {time.monotonic() - start:.0f} s; " + ("all checks passed" if not failures else "FAILED:"))
+        for f in failures:
+            print(f"  - {f}")
+        return 1 if failures else 0
     lines = ["| setting | batch | median ms | p5 … p95 ms | images/s | TFLOP/s | peak TFLOP/s | util | "
              "max alloc / reserved | 1st call ms | iters |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     env = None
@@ -149,6 +192,8 @@ def main() -> int:
             failures.append("OOM retry: batch 1024 did not run out of memory under a 3 GiB cap")
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
+
+    train_check(failures)
 
     cli = subprocess.run([sys.executable, "-m", "resnet_cli", "bench", "resnet50", "--device", "cuda", "--batch", "32",
                           "--iters", "20", "--format", "json"], cwd=REPO, capture_output=True, text=True,

@@ -137,12 +137,10 @@ def plan_memory(build: Callable[[], torch.nn.Module], input_shape: tuple[int, in
         UsageError: an unknown mode, optimizer, dtype or frozen name.
         RuntimeFailure: this torch has no ``torch.distributed`` (MemTracker lives there).
     """
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
-    from ..bench.train import _TORCH, OPTIMIZERS, make_train_step, parse_precision
+    from ..bench.train import OPTIMIZERS, parse_precision
 
     try:
-        from torch.distributed._tools.mem_tracker import MemTracker
+        from torch.distributed._tools.mem_tracker import MemTracker  # noqa: F401
     except ImportError as exc:  # pragma: no cover - torch built without distributed
         raise RuntimeFailure(f"the memory plan needs torch.distributed (MemTracker), missing here: {exc}") from None
     if mode not in ("train", "eval"):
@@ -153,6 +151,19 @@ def plan_memory(build: Callable[[], torch.nn.Module], input_shape: tuple[int, in
         dtype, amp = parse_precision(dtype, amp)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    try:
+        return _plan(build, tuple(input_shape), mode, optimizer, dtype, amp, channels_last, device_type, frozen)
+    except (RuntimeError, ValueError) as err:  # e.g. BatchNorm refusing one value per channel at batch 1
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RuntimeFailure(f"the {mode} step cannot run at input {'x'.join(map(str, input_shape))}: {first}") from None
+
+
+def _plan(build, input_shape, mode, optimizer, dtype, amp, channels_last, device_type, frozen) -> MemoryPlan:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    from ..bench.train import _TORCH, make_train_step
+
     fake_dev = _fake_device(device_type)
     batch = input_shape[0]
     with FakeTensorMode():
@@ -214,10 +225,22 @@ def plan_memory(build: Callable[[], torch.nn.Module], input_shape: tuple[int, in
 
 def _tracker_class(base):
     """MemTracker, keeping only the network's peak: its per-module peaks cost O(modules) per op (about
-    60% of a plan's time for resnet50), and the plan does not use them."""
+    60% of a plan's time for resnet50), and the plan does not use them; and taking frozen parameters
+    (it would register a gradient hook on them, which torch refuses)."""
     from copy import deepcopy
 
+    class NoHook:
+        def remove(self) -> None:
+            return None
+
     class TotalTracker(base):
+        def _track_module_params_and_buffers(self, module, install_grad_hooks: bool = True):
+            # MemTracker registers a gradient hook on every parameter, which torch refuses for frozen ones
+            for p in module.parameters():
+                if not p.requires_grad and self._param_to_grad_hook_handles.get(p, None) is None:
+                    self._param_to_grad_hook_handles[p] = (NoHook(), NoHook())
+            return super()._track_module_params_and_buffers(module, install_grad_hooks)
+
         def _update_peak_stats(self, peak_state) -> None:
             for dev, snap in self._curr_mem_snap.items():
                 if self._peak_mem.get(dev, 0) < snap["Total"]:
@@ -269,15 +292,18 @@ def with_budget(plan: MemoryPlan, budget: int, replan: Callable[[int], MemoryPla
 
     known = {plan.batch: plan.peak_bytes}
 
-    def peak(batch: int) -> int:
+    def peak(batch: int) -> float:
         if batch not in known:
-            known[batch] = replan(batch).peak_bytes
+            try:
+                known[batch] = replan(batch).peak_bytes
+            except RuntimeFailure:  # the step cannot run there (BatchNorm at batch 1 on a 1x1 map): no fit
+                known[batch] = math.inf
         return known[batch]
 
     other = plan.batch * 2 if plan.batch < ceiling else max(1, plan.batch // 2)
     b0, b1 = sorted((plan.batch, other))
     slope = (peak(b1) - peak(b0)) / (b1 - b0) if b1 != b0 else 0
-    guess = int(b0 + (budget - peak(b0)) // slope) if slope > 0 else ceiling
+    guess = int(b0 + (budget - peak(b0)) // slope) if 0 < slope < math.inf else ceiling
     best = largest_fitting_near(lambda b: peak(b) <= budget, min(max(guess, 1), ceiling), ceiling)
     return dataclasses.replace(plan, gpu_memory_bytes=budget, fits=plan.peak_bytes <= budget, max_batch=best)
 

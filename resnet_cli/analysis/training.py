@@ -279,6 +279,10 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
                 if loss.requires_grad:
                     loss.backward()
         except (RuntimeError, ValueError) as err:
+            if "more than 1 value per channel" in str(err):
+                raise UsageError(f"a training step on {'x'.join(map(str, input_shape))} fails: BatchNorm in train mode "
+                                 "needs more than one value per channel, and a feature map here has one per image; "
+                                 "use a larger --batch or --size") from None
             raise input_error(model, tuple(input_shape), err) from None
     finally:
         owners.remove()

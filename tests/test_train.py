@@ -1,0 +1,253 @@
+"""Training numbers: backward MACs per layer (hand counts and FlopCounterMode over real CPU backward
+passes), the memory plan against the peak of the same step run for real on the CPU, the --gpu-memory
+search, the training-step callable, and `summary --pass train` / `bench --mode train` end to end."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
+from typer.testing import CliRunner
+
+from resnet_cli.analysis.memory_plan import largest_fitting_near, plan_memory, with_budget
+from resnet_cli.analysis.training import count_train_macs, freeze, stage_names
+from resnet_cli.bench.memory import parse_memory
+from resnet_cli.bench.runner import CpuTimer, measure
+from resnet_cli.bench.train import SplitTimer, cpu_step_peak, make_train_step
+from resnet_cli.cli import app
+from resnet_cli.errors import UsageError
+from resnet_cli.models import build_model, get_spec
+
+TINY = "resnet(depth=10, widths=8-16-32-64)"
+
+
+def tiny_net() -> torch.nn.Sequential:
+    """conv(3->4, 3x3, pad 1) - bn - relu - conv(4->6, 3x3, stride 2, pad 1) - pool - flatten - linear(6->5)."""
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1, bias=False), torch.nn.BatchNorm2d(4),
+                               torch.nn.ReLU(inplace=True), torch.nn.Conv2d(4, 6, 3, stride=2, padding=1),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(6, 5))
+
+
+def test_hand_count_of_a_small_network():
+    n, h = 2, 8
+    conv0 = n * 4 * h * h * 3 * 9            # N * C_out * H_out * W_out * C_in * k * k
+    conv3 = n * 6 * (h // 2) ** 2 * 4 * 9
+    fc = n * 6 * 5
+    r = count_train_macs(tiny_net(), (n, 3, h, h), "sgd")
+    row = r.by_module
+    assert (row["0"]["forward"], row["0"]["backward_input"], row["0"]["backward_weight"]) == (conv0, 0, conv0)
+    assert (row["3"]["forward"], row["3"]["backward_input"], row["3"]["backward_weight"]) == (conv3, conv3, conv3)
+    assert (row["6"]["forward"], row["6"]["backward_input"], row["6"]["backward_weight"]) == (fc, fc, fc)
+    assert row["1"] == {"forward": 0, "backward_input": 0, "backward_weight": 0, "optimizer": 8}  # BN: 0 MACs
+    assert (r.forward_macs, r.backward_input_macs, r.backward_weight_macs) == (
+        conv0 + conv3 + fc, conv3 + fc, conv0 + conv3 + fc)
+    params = sum(p.numel() for p in tiny_net().parameters())
+    assert r.optimizer_macs == params and r.optimizer_macs_per_element == 1  # SGD: p -= lr * g
+
+
+def test_frozen_layers_lose_their_weight_gradients_and_input_gradients_below():
+    n, h = 2, 8
+    conv3 = n * 6 * (h // 2) ** 2 * 4 * 9
+    fc = n * 6 * 5
+    r = count_train_macs(tiny_net(), (n, 3, h, h), "momentum", frozen=["0", "1"])
+    row = r.by_module
+    assert row["0"]["backward_weight"] == 0 and row["0"]["backward_input"] == 0
+    assert row["3"]["backward_input"] == 0  # nothing below it is trainable: no input gradient
+    assert row["3"]["backward_weight"] == conv3 and row["6"]["backward_input"] == fc
+    assert r.optimizer_macs_per_element == 3
+    assert r.optimizer_macs == 3 * sum(p.numel() for name, p in tiny_net().named_parameters()
+                                       if not name.startswith(("0.", "1.")))
+
+
+def test_freeze_by_stage_names_and_errors():
+    with torch.device("meta"):
+        model = build_model(get_spec("resnet18"))
+    assert set(stage_names(model).values()) == {"stem", "layer1", "layer2", "layer3", "layer4", "head"}
+    r = count_train_macs(model, (2, 3, 64, 64), "adamw", frozen=["stem", "layer1"])
+    assert r.frozen == ("conv1", "bn1", "relu", "maxpool", "layer1")
+    assert r.by_module["conv1"]["backward_weight"] == 0 and r.by_module["layer1"]["backward_weight"] == 0
+    assert r.by_module["layer1"]["backward_input"] == 0
+    # layer2's first convolutions get a weight gradient but need no input gradient
+    assert r.by_module["layer2.0.conv1"]["backward_input"] == 0 and r.by_module["layer2.0.conv1"]["backward_weight"] > 0
+    assert r.by_module["layer2.0.conv2"]["backward_input"] == r.by_module["layer2.0.conv2"]["forward"]
+    assert r.optimizer_macs_per_element == 8
+    with pytest.raises(UsageError, match="layer9.*stages: stem, layer1"):
+        freeze(model, ["layer9"])
+
+
+@pytest.mark.parametrize("variant,size", [
+    ("resnet20", 32), ("resnet(depth=50, widths=16-32-64-128, stem=deep, shortcut=avgpool)", 32),
+    ("resnet(depth=26, groups=4, width=4, attn=se, widths=16-32-64-128)", 48),
+    ("resnet(depth=18, attn=eca, widths=8-16-32-64)", 40)])
+def test_totals_match_flop_counter_mode_over_a_real_cpu_backward(variant, size):
+    spec = get_spec(variant)
+    shape = (2, spec.in_chans, size, size)
+    with torch.device("meta"):
+        meta = build_model(spec)
+    r = count_train_macs(meta, shape, "sgd")
+    torch.manual_seed(0)
+    model = build_model(spec).train()
+    x = torch.randn(shape)
+    with FlopCounterMode(display=False) as counter:
+        out = model(x)
+        torch.nn.functional.cross_entropy(out, torch.zeros(2, dtype=torch.long)).backward()
+    assert counter.get_total_flops() == 2 * (r.forward_macs + r.backward_input_macs + r.backward_weight_macs)
+    leaves = [name for name, m in meta.named_modules() if next(m.children(), None) is None]
+    for kind in ("forward", "backward_input", "backward_weight"):  # the per-module split adds up
+        assert sum(r.by_module.get(n, {}).get(kind, 0) for n in leaves) == r.by_module[""][kind]
+    first = next(n for n, m in meta.named_modules() if isinstance(m, torch.nn.Conv2d))
+    assert r.by_module[first]["backward_input"] == 0 and r.by_module[first]["backward_weight"] > 0
+
+
+def real_step_peak(spec, shape, optimizer, amp=None, channels_last=False) -> int:
+    torch.manual_seed(0)
+    model = build_model(spec)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    step = make_train_step(model, optimizer, shape, amp=amp, channels_last=channels_last)
+    step()
+    return cpu_step_peak(step)
+
+
+@pytest.mark.parametrize("variant,size,batch,optimizer,amp,channels_last", [
+    ("resnet20", 32, 4, "sgd", None, False), ("resnet20", 32, 16, "momentum", None, False),
+    ("resnet20", 64, 4, "adamw", None, False), ("resnet20", 64, 16, "sgd", "bf16", False),
+    ("resnet18", 32, 2, "adamw", None, False), ("resnet18", 64, 4, "momentum", None, True),
+    ("resnet50", 32, 2, "sgd", None, False),
+])
+def test_memory_plan_peak_within_5_percent_of_a_real_cpu_step(variant, size, batch, optimizer, amp, channels_last):
+    spec = get_spec(variant)
+    shape = (batch, spec.in_chans, size, size)
+    plan = plan_memory(lambda: build_model(spec), shape, optimizer=optimizer, amp=amp, channels_last=channels_last,
+                       device_type="cpu")
+    real = real_step_peak(spec, shape, optimizer, amp, channels_last)
+    assert abs(plan.peak_bytes - real) <= 0.05 * real, (plan.peak_bytes, real)
+    params = sum(p.numel() * 4 for p in build_model(spec).parameters())
+    assert plan.weights_bytes == params and plan.gradients_bytes == params
+    assert plan.optimizer_bytes >= {"sgd": 0, "momentum": 1, "adamw": 2}[optimizer] * params
+    assert plan.saved_bytes == sum(v for k, v in plan.saved_by_stage.items())
+    assert plan.peak_bytes > plan.weights_bytes + plan.optimizer_bytes
+
+
+def test_eval_plan_and_the_budget_search():
+    spec = get_spec(TINY)
+
+    def plan_at(batch, mode="train"):
+        return plan_memory(lambda: build_model(spec), (batch, 3, 64, 64), mode=mode, device_type="cpu")
+
+    evalp = plan_at(8, "eval")
+    assert evalp.gradients_bytes == 0 and evalp.saved_bytes == 0 and evalp.optimizer is None
+    assert evalp.peak_bytes < plan_at(8).peak_bytes
+    budget = plan_at(37).peak_bytes  # the largest batch that fits this budget is at least 37
+    result = with_budget(plan_at(8), budget, plan_at)
+    assert result.fits is True and result.max_batch >= 37
+    assert plan_at(result.max_batch).peak_bytes <= budget < plan_at(result.max_batch + 1).peak_bytes
+    tight = with_budget(plan_at(8), plan_at(1).peak_bytes - 1, plan_at)
+    assert tight.fits is False and tight.max_batch == 0
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(0, 300), st.integers(1, 300))
+def test_largest_fitting_near_finds_the_boundary_from_any_guess(limit, guess):
+    calls = []
+
+    def fits(b):
+        calls.append(b)
+        return b <= limit
+
+    assert largest_fitting_near(fits, min(guess, 256), 256) == min(limit, 256)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.floats(0.01, 4096, allow_nan=False), st.sampled_from(["GiB", "GB", "G", "gib", " GiB", ""]))
+def test_parse_memory(value, unit):
+    assert parse_memory(f"{value}{unit}") == int(value * 1024 ** 3)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "24 XB", "-1GiB", "0", "1e3GB"])
+def test_parse_memory_rejects(text):
+    with pytest.raises(UsageError, match="--gpu-memory"):
+        parse_memory(text)
+
+
+def test_train_step_updates_weights_and_splits_phases():
+    model = build_model(get_spec(TINY))
+    before = model.fc.weight.detach().clone()
+    step = make_train_step(model, "adamw", (2, 3, 32, 32), amp="bf16", channels_last=True)
+    timer = SplitTimer("cpu")
+    m = measure(step, timer, warmup=0, iters=2)
+    assert len(m.times_ms) == 2 and not torch.equal(before, model.fc.weight)
+    assert set(timer.splits[-1]) == {"forward", "backward", "optimizer"}
+    assert timer.splits[-1]["backward"] > 0 and step.input.is_contiguous(memory_format=torch.channels_last)
+    fp16 = make_train_step(build_model(get_spec(TINY)), "sgd", (2, 3, 32, 32), amp="fp16")
+    assert fp16.scaler is not None
+    measure(fp16, CpuTimer(), warmup=0, iters=1)
+    with pytest.raises(ValueError, match="fp32"):
+        make_train_step(build_model(get_spec(TINY)), "sgd", (2, 3, 32, 32), dtype="bf16", amp="fp16")
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_summary_pass_train_json():
+    result = invoke("summary", TINY, "--size", "64", "--batch", "4", "--pass", "train", "--optimizer", "adamw",
+                    "--gpu-memory", "1MiB", "--freeze", "stem", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    t = data["train"]
+    assert t["forward_macs"] == data["macs"] and t["optimizer_macs_per_element"] == 8
+    assert 0 < t["backward_input_macs"] < t["backward_weight_macs"] <= t["forward_macs"]
+    plan = t["memory_plan"]
+    for key in ("weights_bytes", "gradients_bytes", "optimizer_bytes", "saved_bytes", "peak_bytes"):
+        assert plan[key] > 0
+    assert plan["fits"] is False and plan["max_batch"] == 0 and plan["gpu_memory_bytes"] == 2 ** 20
+    conv1 = next(r for r in data["layers"] if r["name"] == "conv1")
+    assert conv1["backward_weight_macs"] == 0 and conv1["backward_input_macs"] == 0
+    text = invoke("summary", TINY, "--size", "32", "--batch", "2", "--pass", "train", "--gpu-memory", "24GiB",
+                  "--depth", "1")
+    assert text.exit_code == 0 and "fits: " in text.stdout and "of 24.0 GiB" in text.stdout
+    one = invoke("summary", TINY, "--size", "32", "--pass", "train")  # batch 1, 1x1 map: BatchNorm refuses
+    assert one.exit_code == 2 and "larger --batch" in one.stderr
+
+
+def test_summary_default_has_no_train_fields():
+    data = json.loads(invoke("summary", TINY, "--size", "32", "--format", "json", "--depth", "1").stdout)
+    assert data["train"] is None and data["mode"] == "eval" and data["layers"][0]["backward_input_macs"] is None
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--optimizer", "adamw"], "--pass train"), (["--freeze", "stem"], "--pass train"),
+    (["--pass", "train", "--gpu-memory", "lots"], "--gpu-memory 'lots'"),
+    (["--pass", "train", "--freeze", "layer9"], "layer9"), (["--pass", "train", "--count", "all"], "--count all"),
+    (["--pass", "train", "--dtype", "bf16", "--amp", "fp16"], "--amp fp16"),
+])
+def test_summary_train_usage_errors(args, message):
+    result = invoke("summary", TINY, "--size", "32", *args)
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_mode_train_json_and_csv():
+    fast = ["--size", "32", "--iters", "2", "--warmup", "1", "--threads", "1", "--batch", "2"]
+    result = invoke("bench", TINY, *fast, "--mode", "both", "--detail", "--optimizer", "momentum", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["mode"] == "both" and data["optimizer"] == "momentum" and data["param_count"] > 0
+    ev, tr = data["results"]
+    assert (ev["mode"], tr["mode"]) == ("eval", "train") and ev["phase_ms"] is None
+    assert set(tr["phase_ms"]) == {"forward", "backward", "optimizer"}
+    assert 2 * ev["flops"] < tr["flops"] < 3.1 * ev["flops"]  # forward + two backward parts (no input grad at the stem)
+    assert abs(tr["plan_error_percent"]) < 5 and tr["step_peak_bytes"] > 0
+    csv_out = invoke("bench", TINY, *fast, "--mode", "train", "-f", "csv")
+    assert csv_out.exit_code == 0, csv_out.stderr
+    cols = next(csv.DictReader(io.StringIO(csv_out.stdout)))
+    assert float(cols["train_samples_per_sec"]) > 0 and cols["train_batch_size"] == "2" and cols["mode"] == "train"
+    assert cols["infer_samples_per_sec"] == "" and int(cols["param_count"]) == data["param_count"]
+    bad = invoke("bench", TINY, *fast, "--optimizer", "sgd")
+    assert bad.exit_code == 2 and "--mode train" in bad.stderr
