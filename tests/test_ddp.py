@@ -226,3 +226,22 @@ def test_ctrl_c_report_comes_from_the_status_files(tmp_path):
     (tmp_path / "local1.json").unlink()  # one rank never wrote: no total from half the ranks
     report = partial_report(_head(), str(tmp_path), 2, "interrupted (SIGINT)")
     assert report.ranks == [] and report.images_per_sec is None and report.baseline is not None
+
+
+def test_the_failure_line_names_the_root_cause():
+    """A rank's own error wins; a 'connection closed' in one rank after another died of a signal blames the dead one."""
+    from types import SimpleNamespace
+
+    from resnet_cli.bench.distributed import root_cause
+
+    def failed(**codes):
+        return SimpleNamespace(failures={int(r[1:]): SimpleNamespace(exitcode=c, message="", timestamp=0)
+                                         for r, c in codes.items()})
+
+    own = {1: {"rank": 1, "error": "RuntimeError: boom", "error_at": 5.0},
+           0: {"rank": 0, "error": "RuntimeError: Connection closed by peer", "error_at": 6.0}}
+    assert root_cause(own, failed(r1=1, r0=-15)) == "rank 1 failed: RuntimeError: boom"
+    gone = {0: {"rank": 0, "error": "RuntimeError: [pair.cc:553] Connection closed by peer [127.0.0.1]:4009",
+                "error_at": 6.0}}
+    assert root_cause(gone, failed(r1=-9, r0=1)).startswith("rank 1 died of SIGKILL (the kernel's out-of-memory")
+    assert root_cause({}, failed(r0=-11)).startswith("rank 0 died of SIGSEGV")

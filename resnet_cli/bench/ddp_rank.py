@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -162,10 +163,10 @@ def _build(job: DdpJob, device: torch.device) -> torch.nn.Module:
 
 
 def _fault(rank: int):
-    """The test hook: ``(kind, step)`` when ``RESNET_CLI_DDP_TEST_FAULT=R:raise|hang`` names this rank."""
+    """The test hook: the fault's kind when ``RESNET_CLI_DDP_TEST_FAULT=R:raise|hang|kill`` names this rank."""
     text = os.environ.get(FAULT_ENV, "")
     target, _, kind = text.partition(":")
-    return kind if target.strip() == str(rank) and kind in ("raise", "hang") else None
+    return kind if target.strip() == str(rank) and kind in ("raise", "hang", "kill") else None
 
 
 def checksum(model: torch.nn.Module) -> str:
@@ -212,6 +213,8 @@ def _measure(job: DdpJob, device: torch.device, group, world: int, rank: int, lo
         if fault and calls[0] == 3:
             if fault == "raise":
                 raise RuntimeError(f"injected test failure in rank {rank} ({FAULT_ENV})")
+            if fault == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
             while True:
                 time.sleep(1.0)
         status.beat()

@@ -35,8 +35,8 @@ from .stats import batch_warnings, count_outliers, summarize
 DEFAULT_TIMEOUT_S = 300.0
 #: torchrun's default ``--master-port``.
 DEFAULT_MASTER_PORT = 29500
-#: Test hooks (read by the ranks): ``"R:raise"`` or ``"R:hang"`` makes rank R fail or hang at its
-#: third training step; ``"1"`` in the checksum variable adds a parameter checksum to every rank's record.
+#: Test hooks (read by the ranks): ``"R:raise"``, ``"R:hang"`` or ``"R:kill"`` makes rank R fail, hang
+#: or die of SIGKILL at its third training step; ``"1"`` in the checksum variable adds a parameter checksum to every rank's record.
 FAULT_ENV = "RESNET_CLI_DDP_TEST_FAULT"
 CHECKSUM_ENV = "RESNET_CLI_DDP_TEST_CHECKSUM"
 STATUS_INTERVAL_S = 0.5
@@ -306,6 +306,26 @@ def first_error(status: dict[int, dict]) -> Optional[str]:
     return f"rank {s.get('rank')} failed: {s.get('error')}"
 
 
+#: Errors a rank gets because another one died (the message then names the wrong rank).
+_COLLATERAL = ("connection closed by peer", "connection reset by peer", "pair closure", "broken pipe",
+               "communicator was aborted")
+
+
+def root_cause(status: dict[int, dict], exc) -> str:
+    """The one line for a failed run: the rank whose status recorded an error first, unless that error
+    only says a peer went away and torchrun saw another rank die of a signal (a crash, the kernel's
+    out-of-memory killer), which is then named; failures the status files do not show come from
+    torchrun's own record."""
+    line = first_error(status)
+    died = sorted((r, f) for r, f in exc.failures.items() if f.exitcode < 0 and f.exitcode != -signal.SIGTERM)
+    if died and (line is None or any(c in line.lower() for c in _COLLATERAL)):
+        rank, failure = died[0]
+        name = signal.Signals(-failure.exitcode).name
+        why = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
+        return f"rank {rank} died of {name}{why}; the other ranks lost their connection to it"
+    return line or _failure_line(exc)
+
+
 def _failure_line(exc) -> str:
     """One line naming the first rank that failed and its error (torchrun's root-cause rule), for
     failures the status files do not show (a crash, a rank on another node)."""
@@ -361,7 +381,7 @@ def launch(job: DdpJob, where: Launch, note: Callable[[str], None]) -> Optional[
         except ChildFailedError as exc:
             if watchdog.verdict:
                 raise RuntimeFailure(watchdog.verdict) from None
-            raise RuntimeFailure(first_error(read_status(work, where.nproc)) or _failure_line(exc)) from None
+            raise RuntimeFailure(root_cause(read_status(work, where.nproc), exc)) from None
         except (SignalException, KeyboardInterrupt) as exc:
             if watchdog.verdict:
                 raise RuntimeFailure(watchdog.verdict) from None
