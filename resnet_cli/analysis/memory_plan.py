@@ -42,6 +42,7 @@ from .training import _Owners, _storage_key, freeze, stage_names, stage_of
 CUDA_BLOCK = 512  # the caching allocator rounds every allocation up to 512 bytes
 INCLUDED = ("parameters, buffers, input, gradients, optimizer state, activations and tensors saved for "
             "backward, autograd and optimizer temporaries")
+INCLUDED_EVAL = "parameters, buffers, input, the activations and temporaries alive at once (no autograd)"
 EXCLUDED = ("CUDA context and library handles, cuDNN/oneDNN workspaces inside kernels, allocator "
             "fragmentation and reserve")
 
@@ -220,7 +221,7 @@ def _plan(build, input_shape, mode, optimizer, dtype, amp, channels_last, device
             by_module[owner] += n
     return MemoryPlan(mode, batch, dtype, amp, optimizer if mode == "train" else None, channels_last, device_type,
                       weights, buffer_bytes, input_bytes, grads, opt_bytes, by_module.get("", 0), peak, peak_phase,
-                      dict(by_stage), dict(by_module))
+                      dict(by_stage), dict(by_module), included=INCLUDED if mode == "train" else INCLUDED_EVAL)
 
 
 def _tracker_class(base):

@@ -11,6 +11,9 @@ No torch at import time of the package: this module is imported by the commands 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from typing import Any, Callable, Optional, Sequence
 
 import torch
@@ -244,6 +247,25 @@ def _live_bytes(step: TrainStep) -> int:
     return sum(seen.values())
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 to the null device: the profiler's C++ side (kineto) logs its start and stop
+    there, which would land among the command's notes."""
+    sys.stderr.flush()
+    try:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def cpu_step_peak(step: TrainStep) -> int:
     """Peak bytes of live CPU tensors during one more (untimed) step, measured by ``torch.profiler``
     memory events over real tensors: the tensors alive before the step (weights, buffers, optimizer
@@ -257,7 +279,7 @@ def cpu_step_peak(step: TrainStep) -> int:
     step.optimizer.zero_grad(set_to_none=True)
     step.loss = None  # freed before the profiler starts (it could not see the free)
     base = _live_bytes(step)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
               and e.device_type() == torch.autograd.DeviceType.CPU]

@@ -204,7 +204,9 @@ def renderables(report) -> list[Any]:
         out.append(bar_chart(report))
     mem = ("CUDA max allocated / reserved over the timed iterations" if report.device.startswith("cuda")
            else "rise of the process's peak RSS from the batch's first call on (weights and input excluded)")
-    out.append(Text(f"latency: one forward pass of the whole batch, after warm-up; images/s = batch / median; "
+    unit = {"eval": "one forward pass", "train": "one training step"}.get(report.mode,
+                                                                        "one forward pass (eval) or training step (train)")
+    out.append(Text(f"latency: {unit} of the whole batch, after warm-up; images/s = batch / median; "
                     f"util = TFLOP/s / peak; peak mem = {mem}.", style="dim"))
     if train is not None:
         step_mem = ("torch.cuda.max_memory_allocated" if report.device.startswith("cuda")

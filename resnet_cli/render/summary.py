@@ -193,6 +193,8 @@ def verdict(plan) -> Optional[str]:
     if plan.gpu_memory_bytes is None:
         return None
     if plan.fits:
+        if plan.gpu_memory_bytes >= 1024 ** 3:
+            return f"fits: {plan.peak_bytes / 1024 ** 3:.1f} of {plan.gpu_memory_bytes / 1024 ** 3:.1f} GiB"
         return f"fits: {_gib(plan.peak_bytes)} of {_gib(plan.gpu_memory_bytes)}"
     tail = (f"the largest batch that fits is {plan.max_batch}" if plan.max_batch
             else "not even batch 1 fits")
