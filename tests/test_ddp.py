@@ -100,9 +100,9 @@ def test_a_rank_that_raises_ends_the_run(monkeypatch):
 
 def test_a_rank_that_hangs_ends_the_run_within_the_timeout(monkeypatch):
     monkeypatch.setenv(FAULT_ENV, "1:hang")
-    result = invoke(*RUN, "--no-baseline", "--timeout", "6")
+    result = invoke(*RUN, "--no-baseline", "--timeout", "8")
     assert result.exit_code == 1
-    assert "resnet-cli: error: rank 1 hung: no progress for 6 s" in result.stderr, result.stderr
+    assert "resnet-cli: error: rank 1 hung: no progress for 8 s" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("args, needle", [

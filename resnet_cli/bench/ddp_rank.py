@@ -265,6 +265,8 @@ def run_rank(job: DdpJob) -> Optional[DdpReport]:
         RuntimeFailure: no GPU for this rank's LOCAL_RANK.
         KeyboardInterrupt: Ctrl-C (launched ranks exit at once; the launcher reads their status).
     """
+    import torch._dynamo  # noqa: F401  (DDP's constructor imports it: seconds, paid before the status file starts)
+
     env = os.environ
     rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
     local, local_world = int(env.get("LOCAL_RANK", 0)), int(env.get("LOCAL_WORLD_SIZE", 1))
