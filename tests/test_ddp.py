@@ -245,3 +245,14 @@ def test_the_failure_line_names_the_root_cause():
                 "error_at": 6.0}}
     assert root_cause(gone, failed(r1=-9, r0=1)).startswith("rank 1 died of SIGKILL (the kernel's out-of-memory")
     assert root_cause({}, failed(r0=-11)).startswith("rank 0 died of SIGSEGV")
+
+
+def test_a_forward_bench_with_rank_variables_stays_plain(monkeypatch):
+    """Some clusters set RANK/WORLD_SIZE in every container: only --mode train joins a torchrun job."""
+    from resnet_cli.cli.bench_ddp import DdpOptions, wanted
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert not wanted(DdpOptions(), "eval") and wanted(DdpOptions(), "train")
+    monkeypatch.delenv("RANK")
+    assert not wanted(DdpOptions(), "train") and wanted(DdpOptions(nproc=2), "eval")

@@ -168,11 +168,11 @@ def bench(
     ddp = bench_ddp.DdpOptions(nproc=nproc, nnodes=nnodes, node_rank=node_rank, master_addr=master_addr,
                                master_port=master_port, backend=backend.value if backend else None,
                                timeout_s=timeout, no_baseline=no_baseline)
-    if bench_ddp.wanted(ddp):
+    if bench_ddp.wanted(ddp, run_mode.value):
         bench_ddp.check(ddp, run_mode.value, device_name, batches, max_batch, detail)  # before the network loads
     name, spec, state_dict = load_network(variant, weights, strict, in_chans, num_classes)
     min_time_s = DEFAULT_MIN_TIME_S if min_time is None else min_time
-    if bench_ddp.wanted(ddp):
+    if bench_ddp.wanted(ddp, run_mode.value):
         bench_ddp.run(ddp, mode=run_mode.value, variant=name, spec=spec, state_dict=state_dict, strict=strict,
                       device=device_name, dtype=dtype.value, amp=amp.value if amp else None,
                       optimizer=(optimizer or Optimizer.sgd).value, channels_last=channels_last,

@@ -38,11 +38,13 @@ class DdpOptions:
                                             self.master_port, self.backend, self.timeout_s)) or self.no_baseline
 
 
-def wanted(opts: DdpOptions) -> bool:
-    """Whether bench runs data-parallel: ``--nproc`` (or another DDP option) given, or under torchrun."""
+def wanted(opts: DdpOptions, mode: Optional[str]) -> bool:
+    """Whether bench runs data-parallel: ``--nproc`` (or another DDP option) given, or ``--mode train``
+    under torchrun (``RANK``/``WORLD_SIZE`` set; some clusters set them everywhere, so a forward-pass
+    bench there stays a plain one)."""
     from ..bench.distributed import under_torchrun
 
-    return opts.any_given() or under_torchrun()
+    return opts.any_given() or (mode == "train" and under_torchrun())
 
 
 def check(opts: DdpOptions, mode: Optional[str], device: str, batches: tuple[int, ...], max_batch: bool,
