@@ -53,6 +53,7 @@ class Status:
                      "progress_at": time.time(), "raw": None, "baseline": None}
         self._stop = threading.Event()
         self._lock = threading.Lock()  # the thread and phase changes both write
+        self._count = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="resnet-cli-status")
 
     def start(self) -> None:
@@ -61,8 +62,9 @@ class Status:
             self._thread.start()
 
     def beat(self) -> None:
-        self.data["beats"] += 1
-        self.data["progress_at"] = time.time()
+        with self._count:  # the hook may beat from autograd's device thread
+            self.data["beats"] += 1
+            self.data["progress_at"] = time.time()
 
     def phase(self, name: str, waiting: bool = False) -> None:
         self.data.update(phase=name, waiting=waiting)
