@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["build_model", "get_spec", "summarize", "compare", "encoder_stages", "__version__"]
+__all__ = ["build_model", "get_spec", "summarize", "compare", "encoder_stages", "decoder_plan", "__version__"]
 
 
 def __getattr__(name: str):
@@ -24,4 +24,8 @@ def __getattr__(name: str):
         from .analysis.stages import encoder_stages
 
         return encoder_stages
+    if name == "decoder_plan":
+        from .analysis.decoder_plan import decoder_plan
+
+        return decoder_plan
     raise AttributeError(f"module 'resnet_cli' has no attribute {name!r}")

@@ -9,9 +9,26 @@ from __future__ import annotations
 
 
 class ResnetCliError(Exception):
-    """An error whose message is meant for the user, one line, naming the bad value and what is accepted."""
+    """An error whose message is meant for the user, one line, naming the bad value and what is accepted.
+
+    The message is kept to one printable line whatever built it: a newline, tab or other control
+    character (from a value the user typed or a file name) is written as its escape (``\\n``), as
+    ``repr`` shows it. Message builders should still show such values with ``!r``."""
 
     exit_code = 2
+
+    def __init__(self, *args):
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (one_line(args[0]),)
+        super().__init__(*args)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every non-printable character (newline, tab, escape, NUL...) replaced by its
+    ``repr`` escape, so it prints as a single line that cannot move the cursor or colour the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class UsageError(ResnetCliError):

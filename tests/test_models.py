@@ -16,8 +16,10 @@ from resnet_cli.models import VARIANTS, build_model, get_spec
 TORCHVISION = load_reference("torchvision")["models"]
 TIMM = load_reference("timm")["models"]
 CIFAR = load_reference("cifar")["models"]
-REFERENCE = {**TORCHVISION, **TIMM, **CIFAR}
-WITH_FINGERPRINT = sorted(n for n, r in {**TORCHVISION, **TIMM}.items() if "fingerprint" in r)
+# timm_resnets_more.json: the names resnet-cli builds (variant_names.txt) among its models
+TIMM_MORE = {n: r for n, r in load_reference("timm_more")["models"].items() if n in set(variant_names())}
+REFERENCE = {**TORCHVISION, **TIMM, **CIFAR, **TIMM_MORE}
+WITH_FINGERPRINT = sorted(n for n, r in {**TORCHVISION, **TIMM, **TIMM_MORE}.items() if "fingerprint" in r)
 
 
 def meta_model(name, **overrides):
@@ -59,9 +61,9 @@ def test_module_output_shapes_224(name):
     assert got == TORCHVISION[name]["module_output_shapes_224"]
 
 
-@pytest.mark.parametrize("name", sorted(TIMM))
+@pytest.mark.parametrize("name", sorted({**TIMM, **TIMM_MORE}))
 def test_timm_feature_info(name):
-    ref = TIMM[name]
+    ref = {**TIMM, **TIMM_MORE}[name]
     info = get_spec(name).feature_info()
     assert [f["num_chs"] for f in info] == ref["feature_channels"]
     assert [f["reduction"] for f in info] == ref["feature_reduction"]
@@ -135,3 +137,12 @@ def test_blur_pool_counts_as_pooling_not_as_a_convolution():
     from resnet_cli.analysis.flops import conv_linear_macs
 
     assert conv_linear_macs(meta_model("resnetblur50"), (1, 3, 224, 224)) == 5_129_633_792
+
+
+@pytest.mark.parametrize("name", sorted(n for n in TIMM_MORE if n.startswith("resnetv2_")))
+def test_resnetv2_conv_linear_macs_224(name):
+    """fvcore's conv + linear MACs at batch 1, 224x224, of timm's ResNetV2 nets (weight-standardised
+    convs count as the convolution they run, their standardisation 0)."""
+    from resnet_cli.analysis.flops import conv_linear_macs
+
+    assert conv_linear_macs(meta_model(name), (1, 3, 224, 224)) == TIMM_MORE[name]["macs_224"]

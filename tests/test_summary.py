@@ -21,7 +21,7 @@ from resnet_cli.analysis.trace import trace
 from resnet_cli.cli import app
 from resnet_cli.errors import RuntimeFailure, UsageError
 from resnet_cli.models import build_model
-from resnet_cli.render.summary import LAYER_COLUMNS
+from resnet_cli.render.summary import LAYER_COLUMNS, TRAIN_COLUMNS
 
 TORCHVISION = load_reference("torchvision")
 TIMM = load_reference("timm")["models"]
@@ -36,8 +36,9 @@ REFERENCE = ([(n, 224, r, "macs_224") for n, r in TORCHVISION.items()]
              + [("resnet50(dilate=0-1-1)", 224, DILATED, "macs_224")])
 SUMMARY_KEYS = {"schema_version", "variant", "spec", "input_size", "total_params", "trainable_params",
                 "non_trainable_params", "macs", "flops", "count", "engine", "counted_ops", "zero_ops",
-                "data_movement_ops", "macs_by_op", "note", "output_stride", "memory", "layers"}
-LAYER_KEYS = set(LAYER_COLUMNS)
+                "data_movement_ops", "macs_by_op", "note", "output_stride", "memory", "layers",
+                "mode", "train", "memory_plan"}  # the last three: --pass train / the memory plan (null here)
+LAYER_KEYS = set(LAYER_COLUMNS) | set(TRAIN_COLUMNS)
 runner = CliRunner()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 import pytest
 import torch
@@ -179,13 +180,13 @@ def test_parse_memory_rejects(text):
 def test_train_step_updates_weights_and_splits_phases():
     model = build_model(get_spec(TINY))
     before = model.fc.weight.detach().clone()
-    step = make_train_step(model, "adamw", (2, 3, 32, 32), amp="bf16", channels_last=True)
+    step = make_train_step(model, "adamw", (2, 3, 16, 16), amp="bf16", channels_last=True)
     timer = SplitTimer("cpu")
     m = measure(step, timer, warmup=0, iters=2)
     assert len(m.times_ms) == 2 and not torch.equal(before, model.fc.weight)
     assert set(timer.splits[-1]) == {"forward", "backward", "optimizer"}
     assert timer.splits[-1]["backward"] > 0 and step.input.is_contiguous(memory_format=torch.channels_last)
-    fp16 = make_train_step(build_model(get_spec(TINY)), "sgd", (2, 3, 32, 32), amp="fp16")
+    fp16 = make_train_step(build_model(get_spec(TINY)), "sgd", (2, 3, 16, 16), amp="fp16")
     assert fp16.scaler is not None
     measure(fp16, CpuTimer(), warmup=0, iters=1)
     with pytest.raises(ValueError, match="fp32"):
@@ -251,3 +252,20 @@ def test_bench_mode_train_json_and_csv():
     assert cols["infer_samples_per_sec"] == "" and int(cols["param_count"]) == data["param_count"]
     bad = invoke("bench", TINY, *fast, "--optimizer", "sgd")
     assert bad.exit_code == 2 and "--mode train" in bad.stderr
+
+
+def test_bench_max_batch_in_train_mode_uses_the_plan_on_cpu(monkeypatch):
+    from resnet_cli.bench import session as session_module
+    from resnet_cli.bench.config import BenchConfig
+
+    spec = get_spec(TINY)
+    need = plan_memory(lambda: build_model(spec), (6, 3, 16, 16), optimizer="momentum", device_type="cpu").peak_bytes
+    room = math.ceil((need + 1) / session_module.CPU_MAX_BATCH_RAM_FRACTION)  # bench keeps the same headroom
+    monkeypatch.setattr(session_module, "available_ram_bytes", lambda: room)
+    cfg = BenchConfig(variant=TINY, spec=spec, state_dict=None, strict=True, device="cpu", dtype="fp32",
+                      channels_last=False, compile_mode=None, batches=(1,), max_batch=True, size=(16, 16), warmup=0,
+                      iters=1, min_time_s=0.0, threads=1, peak_tflops=1.0, force=False, mode="train",
+                      optimizer="momentum")
+    report = session_module.Session(cfg).run()
+    assert [(r.batch_size, r.mode) for r in report.results] == [(6, "train")]
+    assert report.results[0].plan_peak_bytes == need

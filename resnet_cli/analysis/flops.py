@@ -26,10 +26,16 @@ max / average pool (``max_pool``,               1 per input element             
 squeeze (``mean``)
 residual add, attention gate (``add``, ``mul``)  1 per output element                   ``_elementwise_tensor_flops_hook``
 blur pool (``blur_pool``)                       9 per output element (its 3x3 filter)
+weight standardisation (``weight_std``, BiT's   1 per weight element, once per call      BatchNorm rule, not affine
+``conv=std``)                                   (it does not depend on the batch)
 pad, slice, view, flatten, transpose, clone     0 (data movement)
 ==============================================  =====================================  ==============================
 
-ptflops has no sigmoid rule; we apply its activation rule. BatchNorm is costed as at inference
+ptflops has no sigmoid rule; we apply its activation rule. EvoNorm-S0 and FRN (``norm=evonorm|frn``)
+are counted op by op: their ``mul``, ``add`` and ``sigmoid`` by the rules above, their statistics
+(``var``, ``sqrt``, ``div``, ``square``, ``rsqrt``, ``maximum``) at 0, and named as such. In
+``conv-linear`` a weight-standardised conv counts as the convolution it runs (``F.conv2d`` on the
+standardised weight: fvcore sees ``aten::_convolution``), the standardisation 0. BatchNorm is costed as at inference
 (a per-channel scale and shift), as both ptflops and fvcore (eval mode) do.
 
 Engines
@@ -75,7 +81,7 @@ PER_ELEMENT = {
     "max_pool": (1, "in", None), "avg_pool": (1, "in", None), "mean": (1, "in", None),
     "add": (1, "out", None), "mul": (1, "out", None),
 }
-ORDER = ("conv", "linear", "bias", *PER_ELEMENT, "blur_pool")
+ORDER = ("conv", "linear", "bias", *PER_ELEMENT, "blur_pool", "weight_std")
 DATA_MOVEMENT = frozenset({
     "view", "reshape", "_unsafe_view", "flatten", "t", "transpose", "permute", "slice", "select", "pad",
     "clone", "copy", "contiguous", "expand", "unsqueeze", "squeeze", "empty", "detach", "alias", "to",
@@ -160,7 +166,8 @@ def describe(count: str, seen) -> tuple[tuple[str, ...], tuple[str, ...], tuple[
     rank = {f: i for i, f in enumerate(ORDER)}
     counted, zero, moved = [], [], []
     for family in sorted(seen, key=lambda f: (rank.get(f, len(rank)), f)):
-        if family in MATMUL or (count == "all" and (family in PER_ELEMENT or family in ("bias", "blur_pool"))):
+        if family in MATMUL or (count == "all" and (family in PER_ELEMENT or family in ("bias", "blur_pool",
+                                                                                          "weight_std"))):
             counted.append(family)
         elif family in DATA_MOVEMENT:
             moved.append(family)
@@ -188,7 +195,7 @@ def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...], count: str 
         else:
             on_cpu = all(t.device.type == "cpu" for t in itertools.chain(model.parameters(), model.buffers()))
             result = _fvcore_count(model if on_cpu else empty_cpu_copy(model), input_shape, count)
-        return _blur_as_pooling(model, result)
+        return _weight_std_family(model, _blur_as_pooling(model, result))
     except (RuntimeError, ValueError) as err:
         raise input_error(model, input_shape, err) from None
 
@@ -216,6 +223,40 @@ def _blur_as_pooling(model: torch.nn.Module, result: MacCount) -> MacCount:
                 ops["blur_pool"] = ops.get("blur_pool", 0) + macs
         seen["conv"] = seen.get("conv", 0) - 1
         seen["blur_pool"] = seen.get("blur_pool", 0) + 1
+    seen = {k: v for k, v in seen.items() if v > 0}
+    return MacCount(result.engine, result.count, sum(by_module[""].values()), by_module, seen)
+
+
+def _weight_std_family(model: torch.nn.Module, result: MacCount) -> MacCount:
+    """Count the standardisation of each weight-standardised conv (timm ``StdConv2d``: a batch norm
+    over the conv's weight, Qiao et al. 2019) as the ``weight_std`` family: 1 MAC per weight element
+    per call in ``--count all`` (the BatchNorm rule, not affine), 0 in ``conv-linear``. It is set from
+    the module, not read from the trace: the empty-batch pass that fvcore traces skips the
+    standardisation (it would read every weight), while the torch engine's meta pass runs it as a
+    ``batch_norm``, which moves here."""
+    from ..models.layers import StdConv2d
+
+    convs = {name: m.weight.numel() for name, m in model.named_modules() if isinstance(m, StdConv2d)}
+    ran = {name: n for name, n in convs.items() if result.by_module.get(name, {}).get("conv")}
+    if not ran:
+        return result
+    by_module = {name: dict(ops) for name, ops in result.by_module.items()}
+    for conv, numel in ran.items():
+        traced = result.by_module[conv].get("batch_norm", 0)
+        macs = numel if result.count == "all" else 0
+        parts = conv.split(".")
+        for owner in {"", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))}:
+            ops = by_module.setdefault(owner, {})
+            if traced:
+                ops["batch_norm"] -= traced
+                if not ops["batch_norm"]:
+                    del ops["batch_norm"]
+            if macs:
+                ops["weight_std"] = ops.get("weight_std", 0) + macs
+    seen = dict(result.seen)
+    if result.engine == "torch":  # its pass ran one batch_norm per standardised conv
+        seen["batch_norm"] = seen.get("batch_norm", 0) - len(ran)
+    seen["weight_std"] = seen.get("weight_std", 0) + len(ran)
     seen = {k: v for k, v in seen.items() if v > 0}
     return MacCount(result.engine, result.count, sum(by_module[""].values()), by_module, seen)
 

@@ -125,7 +125,13 @@ class DecoderCheck:
 
 @dataclass(frozen=True)
 class EncoderStages:
-    """What :func:`encoder_stages` returns: ``input_size`` is (H, W) in pixels."""
+    """What :func:`encoder_stages` returns: ``input_size`` is (H, W) in pixels.
+
+    The ``decoder_*`` and ``plan_*`` fields are filled for a U-Net (``skips --decoder-channels`` or a
+    ``unet(...)`` spec) by :func:`.decoder_plan.unet_stages`, else None: ``decoder_plan`` one row per
+    decoder block, deepest first; ``decoder_head`` the segmentation head; ``decoder_totals`` params and
+    conv + linear MACs (batch 1); ``plan_spec`` the ``unet(...)`` string of the network traced.
+    """
 
     variant: str
     input_size: tuple[int, int]
@@ -133,6 +139,11 @@ class EncoderStages:
     output_stride: int
     stages: tuple[StageRecord, ...]
     decoder_check: DecoderCheck
+    decoder_plan: Optional[tuple] = None
+    decoder_head: Optional[object] = None
+    decoder_totals: Optional[object] = None
+    plan_spec: Optional[str] = None
+    plan_note: Optional[str] = None
 
 
 def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[int, int], None] = None, *,

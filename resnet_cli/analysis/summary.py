@@ -14,7 +14,9 @@ How the numbers are made (nothing here needs the memory or compute of a real for
 * MACs come from one engine (:func:`.flops.count_macs`; fvcore traces the walk's empty-batch copy)
   and are attributed to modules by the engine itself. A row's MACs include its submodules and all
   its calls; ops a container runs in its own ``forward`` (the residual add, the SE squeeze and gate
-  under ``count="all"``) get an ``(ops)`` row of their own, so the leaf rows add up to the total.
+  under ``count="all"``) get an ``(ops)`` row of their own, so the leaf rows add up to the total;
+  that row also holds the parameters the container owns itself (timm's norm + activation layers,
+  ``BatchNormAct2d``, keep their weights beside their ``act`` child).
 * Parameters: each parameter is counted once, at the first row (in call order) that owns it, so
   shared modules and tied weights are not counted twice; rows include their submodules.
 """
@@ -30,6 +32,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from ..errors import UsageError
+from ..limits import MAX_BATCH, check_int
 from ..models import ResNetSpec, build_model, input_hw, resolve
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
 from .trace import GLOBAL, tensors, trace
@@ -181,6 +184,7 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
     h, w = input_hw(spec, input_size)
     if not isinstance(batch, int) or batch < 1:
         raise UsageError(f"batch {batch!r} must be a positive integer (1 or more)")
+    check_int("batch", batch, 1, MAX_BATCH)
     if depth is not None and (not isinstance(depth, int) or depth < 0):
         raise UsageError(f"depth {depth!r} must be 0 or more (0 shows the totals only)")
     for what, value, allowed in (("count", count, COUNTS), ("flops engine", engine, ENGINES)):
@@ -266,7 +270,7 @@ def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Compari
 
 # ------------------------------------------------------------------------------------ internals
 def _resolve(name_or_spec) -> tuple[str, ResNetSpec]:
-    if isinstance(name_or_spec, ResNetSpec):
+    if not isinstance(name_or_spec, str):  # a ResNetSpec, or another network's spec (UNetSpec)
         return "custom", name_or_spec
     return resolve(name_or_spec)
 
@@ -361,6 +365,11 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
                 walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
 
     walk.traced = trace(model, shape, run)
+    # torchinfo shows the first tensor of a list output (a U-Net encoder's [input, stem, ..., deepest]);
+    # the trace, whose RF and stride the row shows, reads the last: take its shape, so the three agree
+    for row in walk.rows:
+        if row.name in walk.traced and row.output_shape is not None:
+            row.output_shape = walk.traced[row.name].output_shape
     return walk
 
 
@@ -373,10 +382,13 @@ def _pair(value) -> Optional[tuple[int, ...]]:
 def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optional[int]) -> tuple[LayerRecord, ...]:
     modules = dict(model.named_modules())  # the walk may have run a copy, whose tied weights are untied
     own, own_trainable, assigned = Counter(), Counter(), set()
+    direct, direct_trainable = Counter(), Counter()  # a container's own parameters (timm's BatchNormAct2d)
     for row in walk.rows:
         for p in modules[row.name].parameters(recurse=False):
             if id(p) not in assigned:
                 assigned.add(id(p))
+                direct[row.name] += p.numel()
+                direct_trainable[row.name] += p.numel() * p.requires_grad
                 parts = row.name.split(".")
                 for i in range(1, len(parts) + 1):  # the owner and each of its ancestors
                     own[".".join(parts[:i])] += p.numel()
@@ -393,11 +405,12 @@ def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optiona
         for child in children[name]:
             rest.subtract(by_module.get(child, {}))
         rest = {f: v for f, v in rest.items() if v}
-        if children[name] and rest:
+        if children[name] and (rest or direct[name]):  # its own ops, and the parameters they use
             macs = sum(rest.values())
-            records.append(LayerRecord(f"{name}.(ops)" if name else "(ops)", "+".join(sorted(rest)),
-                                       parent_depth + 1, None, None, None, 0, 0, macs, percent(macs), None, None,
-                                       walk.traced[name].calls if name in walk.traced else 1, True))
+            records.append(LayerRecord(f"{name}.(ops)" if name else "(ops)",
+                                       "+".join(sorted(rest)) or "own parameters", parent_depth + 1, None, None,
+                                       None, direct[name], direct_trainable[name], macs, percent(macs), None,
+                                       None, walk.traced[name].calls if name in walk.traced else 1, True))
 
     open_rows: list[tuple[str, int]] = [("", 0)]
     for row in walk.rows:

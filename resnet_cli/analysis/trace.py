@@ -8,6 +8,10 @@ affect one output element. A k x k op with dilation d and stride s maps ``(rf, j
 add) the larger RF wins. Global pooling makes the RF the whole input (``None``). Channel
 attention (SE, ECA) multiplies a feature map by a globally pooled gate; the gate re-weights channels
 and is not counted as spatial context, so the RF of ``x * gate`` is the RF of ``x``.
+Nearest upsampling by a whole factor f (a U-Net decoder) keeps the RF and divides the cumulative
+stride by f (each output copies one input; a k x k conv after it spans (k - 1) / f input steps);
+where the factor is not whole, or the stride does not divide by it, the RF is not defined
+(``UNDEFINED`` on the tensor, None in the records) from there on.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch.overrides import TorchFunctionMode
 from ..errors import UsageError
 
 GLOBAL = None  # receptive field of a globally pooled tensor: the whole input
+UNDEFINED = ("undefined", "undefined")  # tag of a tensor whose RF and stride have no value (a fractional resize)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,14 @@ class RFMode(TorchFunctionMode):
         ins = [t for t in tensors(args, kwargs) if hasattr(t, "_rf")]
         if not ins:
             return out
+        if any(t._rf is UNDEFINED for t in ins):
+            for t in tensors((out,), {}):
+                t._rf = UNDEFINED
+            return out
+        if func is F.interpolate and ins[0]._rf[0] is not GLOBAL and isinstance(out, torch.Tensor):
+            for t in tensors((out,), {}):
+                t._rf = self._resize(ins[0], out)
+            return out
         spatial = [t._rf for t in ins if t._rf[0] is not GLOBAL]
         if not spatial:
             rf = (GLOBAL, GLOBAL)
@@ -83,6 +96,15 @@ class RFMode(TorchFunctionMode):
         for t in tensors((out,), {}):
             t._rf = rf
         return out
+
+    @staticmethod
+    def _resize(x: torch.Tensor, out: torch.Tensor):
+        """(RF, stride) after resizing ``x`` to ``out``'s spatial size: see the module docstring."""
+        r, j = x._rf
+        factors = {o // i if i and o % i == 0 else 0 for i, o in zip(x.shape[2:], out.shape[2:])}
+        if len(factors) != 1 or 0 in factors or j % next(iter(factors)):
+            return UNDEFINED
+        return r, j // next(iter(factors))
 
     @staticmethod
     def _step(func, args, kwargs, rf):
@@ -127,18 +149,50 @@ def tensors(args, kwargs):
 
 
 def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` whose parameters and buffers are uninitialised CPU tensors: allocated but
-    never written, so they take no resident memory until an op reads them."""
+    """A copy of ``model`` on the CPU whose weights take no memory, for empty-batch (N = 0) passes
+    that read no weight element. Shared parameters stay shared; ``model`` is not changed.
+
+    * Linear layers' parameters (and any tensor the allocator cannot even reserve) are one zero
+      element expanded to the full shape (a zero-stride view, ``Tensor.expand``): the classifier of
+      ``resnet18(num_classes=1000000000)`` takes 4 bytes, not the 2 TB an empty tensor would ask
+      for. A matrix product with an empty batch never copies it.
+    * Other tensors are uninitialised (``torch.empty``): address space only, no resident memory
+      until an op writes them. Convolution kernels copy a non-contiguous weight to a contiguous one
+      on every call (four times slower traces), so they keep real, if untouched, storage.
+    """
     # Module.to_empty would call empty_like on meta tensors, a Python reference whose first use
-    # imports sympy (seconds); torch.empty straight on the CPU does not.
-    return copy.deepcopy(model)._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device="cpu"))
+    # imports sympy (seconds); torch.zeros/torch.empty straight on the CPU do not.
+    copied = copy.deepcopy(model)
+    made: dict[int, torch.Tensor] = {}
+
+    def zero_stride(t):
+        return torch.zeros((), dtype=t.dtype, device="cpu").expand(t.shape)
+
+    def empty(t):
+        try:
+            return torch.empty(t.shape, dtype=t.dtype, device="cpu")
+        except RuntimeError:  # more than the machine can reserve ("DefaultCPUAllocator: can't allocate")
+            return zero_stride(t)
+
+    for module in copied.modules():
+        linear = isinstance(module, torch.nn.Linear)
+        for key, p in module._parameters.items():
+            if p is not None:
+                if id(p) not in made:
+                    made[id(p)] = torch.nn.Parameter(zero_stride(p) if linear else empty(p),
+                                                     requires_grad=p.requires_grad)
+                module._parameters[key] = made[id(p)]
+        for key, b in module._buffers.items():
+            if b is not None:
+                module._buffers[key] = empty(b)
+    return copied
 
 
 def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
           run: Optional[Callable[[torch.nn.Module, torch.Tensor], object]] = None) -> dict[str, TracedModule]:
     """Record every module's output shape, receptive field and cumulative stride for a (N, C, H, W)
-    input, in call order, from one forward pass of an empty batch (N = 0) through an uninitialised
-    CPU copy of ``model``: no compute and no memory at any size. Shapes are reported for batch N
+    input, in call order, from one forward pass of an empty batch (N = 0) through a CPU copy of
+    ``model`` that allocates no weights (:func:`empty_cpu_copy`): no compute and no memory at any size. Shapes are reported for batch N
     (every op of these networks treats samples independently). ``model`` is not changed.
 
     ``run(copy, x)`` makes the forward pass (default ``copy(x)``); the summary's walk passes one that
@@ -157,6 +211,8 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
         if first is None:
             return
         r, j = getattr(first, "_rf", (GLOBAL, GLOBAL))
+        if (r, j) == UNDEFINED:
+            r = j = None
         name = names[module]
         if name in records:  # a module run twice (torchvision's shared relu): keep the first call, as torchvision hooks report
             records[name] = dataclasses.replace(records[name], calls=records[name].calls + 1)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import UsageError
+from ..limits import MAX_BATCH, MAX_ITERS, MAX_MIN_TIME_S, PEAK_TFLOPS_RANGE, check_float, check_int
 
 #: ``--dtype`` choices and the torch dtype names they stand for.
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -94,6 +95,8 @@ def parse_batches(text: str) -> tuple[int, ...]:
                              "commas, e.g. 64 or 1,8,32") from None
         if value < 1:
             raise UsageError(f"--batch item {item!r} must be 1 or more; e.g. --batch 64 or --batch 1,8,32")
+        if value > MAX_BATCH:
+            raise UsageError(f"--batch item {item!r} is out of range: give batch sizes from 1 to {MAX_BATCH}")
         if value not in out:
             out.append(value)
     return tuple(out)
@@ -110,3 +113,20 @@ def parse_device(text: str) -> str:
     if not match or (match.group(2) is not None and match.group(1) != "cuda"):
         raise UsageError(f"--device {text!r} is not a device; use cpu, cuda, cuda:N (N = GPU index) or mps")
     return value
+
+
+def check_bench_numbers(min_time: Optional[float] = None, peak_tflops: Optional[float] = None,
+                        iters: Optional[int] = None, warmup: Optional[int] = None) -> None:
+    """The numeric options of a bench run (None: not given). ``nan`` and ``inf`` are refused: timing
+    "at least nan s" never ends, and a peak of ``inf`` or ``1e-320`` TFLOP/s makes the utilisation 0
+    or infinite.
+
+    Raises:
+        UsageError: names the option, the value and the accepted range.
+    """
+    check_float("--min-time", min_time, 0.0, MAX_MIN_TIME_S, "seconds")
+    check_float("--peak-tflops", peak_tflops, *PEAK_TFLOPS_RANGE, "TFLOP/s")
+    if iters is not None:
+        check_int("--iters", iters, 1, MAX_ITERS)
+    if warmup is not None:
+        check_int("--warmup", warmup, 0, MAX_ITERS)

@@ -110,9 +110,11 @@ def _no_progress(phase: str, done: int, total: Optional[int], elapsed_s: float) 
 def measure(step: Step, timer: Callable[[Step], float], *, warmup: int = 5, iters: Optional[int] = None,
             min_time_s: float = 2.0, before_timed: Callable[[], None] = lambda: None,
             progress: Progress = _no_progress, clock: Callable[[], float] = time.perf_counter,
+            min_iters: int = MIN_ITERS, warmup_cap_s: float = WARMUP_CAP_S,
             decide: Callable[[bool], bool] = bool) -> Measurement:
     """Time ``step``: one first call, warm-up until stable, then ``iters`` iterations or, without
-    ``iters``, at least :data:`MIN_ITERS` iterations and ``min_time_s`` seconds.
+    ``iters``, at least ``min_iters`` (:data:`MIN_ITERS`) iterations and ``min_time_s`` seconds.
+    Warm-up stops after ``warmup_cap_s`` seconds (:data:`WARMUP_CAP_S`) at the latest.
 
     ``timer(step)`` returns the milliseconds of one call; ``before_timed`` runs between warm-up and
     the timed loop (memory probes start there); ``clock`` gives wall seconds for the caps.
@@ -134,7 +136,7 @@ def measure(step: Step, timer: Callable[[Step], float], *, warmup: int = 5, iter
             if n < warmup:
                 continue
             stable = is_stable(m.warmup_ms)
-            if decide(stable or n >= warmup + WARMUP_CAP_ITERS or clock() - t0 >= WARMUP_CAP_S):
+            if decide(stable or n >= warmup + WARMUP_CAP_ITERS or clock() - t0 >= warmup_cap_s):
                 m.warmup_stable = stable
                 break
         before_timed()
@@ -144,7 +146,7 @@ def measure(step: Step, timer: Callable[[Step], float], *, warmup: int = 5, iter
             n = len(m.times_ms)
             elapsed = clock() - t0
             progress("timed", n, iters, elapsed)
-            if decide(n >= iters if iters is not None else (n >= MIN_ITERS and elapsed >= min_time_s)):
+            if decide(n >= iters if iters is not None else (n >= min_iters and elapsed >= min_time_s)):
                 break
     except KeyboardInterrupt as exc:
         if isinstance(exc, Interrupted):

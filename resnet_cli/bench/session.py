@@ -35,6 +35,14 @@ def _nothing(*args) -> None:
     return None
 
 
+#: ``--max-batch`` on the CPU sizes the batch to at most this share of the available RAM.
+CPU_MAX_BATCH_RAM_FRACTION = 0.5
+#: ``--max-batch`` on the CPU: the found batch is timed for at least this many iterations (not
+#: runner.MIN_ITERS: one forward pass of a batch that fills the RAM takes seconds), and warm-up stops
+#: at ``--min-time``, so the whole measurement stays near the announced estimate.
+CPU_MAX_BATCH_MIN_ITERS = 3
+
+
 @dataclass
 class Hooks:
     """How a run talks to its caller (the CLI): all optional.
@@ -135,9 +143,27 @@ class Session:
 
     def _cpu_batches(self) -> tuple[int, ...]:
         cfg, room = self.cfg, available_ram_bytes()
+        if cfg.max_batch and "train" in cfg.modes and room is not None:
+            from ..analysis.memory_plan import with_budget  # the plan's own search (a step may not run at batch 1)
+
+            share = int(room * CPU_MAX_BATCH_RAM_FRACTION)  # the same headroom as for inference below
+            best = with_budget(self._train_plan(8), share, self._train_plan, MAX_BATCH_CEILING).max_batch
+            if not best:
+                raise RuntimeFailure("not even batch 1 of a training step fits in the RAM available; use a smaller "
+                                     "--size or another device")
+            return (best,)
         if cfg.max_batch:
-            fits = (lambda b: room is None or self._need(b) <= room)
-            return (largest_fitting(fits, MAX_BATCH_CEILING),)
+            # Headroom: the batch's estimate must fit in CPU_MAX_BATCH_RAM_FRACTION of the available RAM,
+            # leaving the rest to other programs, the allocator and the estimate's own error.
+            share = None if room is None else int(room * CPU_MAX_BATCH_RAM_FRACTION)
+            fits = (lambda b: share is None or self.estimate(b).total_bytes <= share)
+            batch = largest_fitting(fits, MAX_BATCH_CEILING)
+            if share is not None:
+                self.hooks.note(f"--max-batch on the CPU: sized to {CPU_MAX_BATCH_RAM_FRACTION:.0%} of the "
+                                f"{human_bytes(room)} of RAM available (headroom for other programs and the "
+                                f"estimate's error): batch {batch} needs about "
+                                f"{human_bytes(self.estimate(batch).total_bytes)}")
+            return (batch,)
         for b in cfg.batches:
             if cfg.force:
                 if room is not None and self._need(b) > room:
@@ -184,6 +210,13 @@ class Session:
             return ok
         return fits
 
+    def _limits(self, device) -> dict:
+        """The runner's warm-up settings: bounded on the CPU with --max-batch (a large batch's pass is slow)."""
+        cfg = self.cfg
+        if cfg.max_batch and device.type == "cpu":
+            return dict(min_iters=CPU_MAX_BATCH_MIN_ITERS, warmup_cap_s=cfg.min_time_s, warmup=min(cfg.warmup, 1))
+        return dict(warmup=cfg.warmup)
+
     def _train_step(self, model, device, batch: int, compile_mode: Optional[str] = None):
         from .train import make_train_step
 
@@ -200,7 +233,7 @@ class Session:
         if cfg.compile_mode is not None:
             torch._dynamo.reset()
             self.hooks.note(f"batch {batch}: compiling the training step with torch.compile (mode {cfg.compile_mode});"
-                            " the first call includes it")
+                            " the first call includes it; the memory plan is the eager step's")
         step = self._train_step(model, device, batch, cfg.compile_mode)
         timer = SplitTimer(device) if cfg.detail else make_timer(device)
         probe = MemoryProbe(device)
@@ -210,8 +243,8 @@ class Session:
             self.hooks.progress(batch, phase, done, total, elapsed)
 
         try:
-            m = measure(step, timer, warmup=cfg.warmup, iters=cfg.iters, min_time_s=cfg.min_time_s,
-                        before_timed=probe.start_timed, progress=progress)
+            m = measure(step, timer, iters=cfg.iters, min_time_s=cfg.min_time_s, before_timed=probe.start_timed,
+                        progress=progress, **self._limits(device))
         except Interrupted as stop:
             raise _Partial(batch, stop.measurement, probe.stop() if stop.measurement.times_ms else (None, None)) from None
         memory = probe.stop()
@@ -241,12 +274,13 @@ class Session:
         def progress(phase, done, total, elapsed):
             self.hooks.progress(batch, phase, done, total, elapsed)
 
+        limits = self._limits(device)
         autocast = (torch.autocast(device.type, dtype=TORCH_DTYPES[cfg.amp]) if cfg.amp is not None
                     else contextlib.nullcontext())
         try:
             with torch.inference_mode(), autocast:
-                m = measure(lambda: fn(x), make_timer(device), warmup=cfg.warmup, iters=cfg.iters,
-                            min_time_s=cfg.min_time_s, before_timed=probe.start_timed, progress=progress)
+                m = measure(lambda: fn(x), make_timer(device), iters=cfg.iters,
+                            min_time_s=cfg.min_time_s, before_timed=probe.start_timed, progress=progress, **limits)
         except Interrupted as stop:
             raise _Partial(batch, stop.measurement, probe.stop() if stop.measurement.times_ms else (None, None)) from None
         return m, probe.stop(), {}
@@ -302,6 +336,8 @@ class Session:
             batches = (largest_fitting(self._fits(model, device), MAX_BATCH_CEILING),)
         if cfg.max_batch:
             self.hooks.note(f"--max-batch: the largest batch that fits is {batches[0]}")
+            if device.type == "cpu":
+                self._announce(model, device, batches[0])
         peak = Peak(cfg.peak_tflops, "--peak-tflops") if cfg.peak_tflops else self._peak(device)
         report = BenchReport(
             variant=cfg.variant, spec=cfg.spec.to_string(), device=str(device), dtype=cfg.dtype,
@@ -345,6 +381,32 @@ class Session:
         """FLOPs per image for :func:`make_result`: the forward pass (eval), or a per-batch callable
         for a training step, whose optimizer FLOPs do not scale with the batch."""
         return self.flops_per_image if mode == "eval" else self._step_flops
+
+    def _announce(self, model, device: torch.device, batch: int) -> None:
+        """Say how long measuring ``batch`` will take: a forward pass at an eighth of it (8 at least), scaled by the
+        batch (CPU time grows about linearly with it), times the passes the bounded loop makes."""
+        import time
+
+        probe = min(batch, max(8, batch // 8))  # large enough to see the batch's memory traffic, 1/8 of its cost
+        x = self._input(probe, device)
+        times = []
+        with torch.inference_mode():
+            for _ in range(2):  # the faster of two: the first may still pay for library start-up
+                t0 = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - t0)
+        one = min(times) * batch / probe
+        cfg = self.cfg
+        if cfg.iters is not None:
+            timed, what = cfg.iters * one, f"{cfg.iters} timed iterations"
+        else:
+            timed = max(cfg.min_time_s, CPU_MAX_BATCH_MIN_ITERS * one)
+            what = f"at least {CPU_MAX_BATCH_MIN_ITERS} timed iterations and {cfg.min_time_s:g} s (--min-time)"
+        warm = min(cfg.warmup, 1) * one
+        total = one + max(warm, 0) + timed
+        self.hooks.note(f"--max-batch: one forward pass of batch {batch} takes about {one:.1f} s (scaled from "
+                        f"batch {probe}); measuring it takes about {total:.0f} s: first call, warm-up up to "
+                        f"{cfg.min_time_s:g} s, {what}")
 
     def _check_load(self, device: torch.device, threads: int) -> None:
         """Warn when other processes compete for the cores (read before any work of ours)."""

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import UsageError
+from ..errors import RuntimeFailure, UsageError
 from . import app, bench_ddp
 from .bench_ddp import Backend
 from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, load_network,
@@ -50,10 +50,10 @@ class CompileMode(str, enum.Enum):
 class _Reporter:
     """Progress on stderr: a rich bar on a terminal (table/markdown), else one note per batch."""
 
-    def __init__(self, note, show_bar: bool, iters: Optional[int], min_time_s: float):
+    def __init__(self, note, show_bar: bool, iters: Optional[int], min_time_s: float, min_iters: int = 10):
         from ..render.console import stderr
 
-        self.note, self.iters, self.min_time_s = note, iters, min_time_s
+        self.note, self.iters, self.min_time_s, self.min_iters = note, iters, min_time_s, max(min_iters, 1)
         self.bar = None
         self.task = None
         self.key = None
@@ -78,9 +78,17 @@ class _Reporter:
                 self.bar.remove_task(self.task)
             self.task, self.key = self.bar.add_task(f"batch {batch}: {phase}", total=None), (batch, phase)
         if phase == "timed":
-            self.bar.update(self.task, total=total or self.min_time_s,
-                            completed=done if total else min(elapsed_s, self.min_time_s),
-                            description=f"batch {batch}: timed, {done} iterations")
+            if total:
+                self.bar.update(self.task, total=total, completed=done,
+                                description=f"batch {batch}: timed, {done} of {total} iterations")
+                return
+            # Timing ends when both --min-time and the minimum count are reached: the bar shows the
+            # slower of the two, so it never sits at 100% (clock stopped) while iterations still run.
+            left = max(self.min_iters - done, 0)
+            share = min(elapsed_s / self.min_time_s if self.min_time_s > 0 else 1.0, done / self.min_iters)
+            more = f", {left} more to reach the minimum of {self.min_iters}" if left and elapsed_s >= self.min_time_s else ""
+            self.bar.update(self.task, total=1000, completed=min(int(1000 * share), 999),
+                            description=f"batch {batch}: timed, {done} iterations{more}")
         else:
             self.bar.update(self.task, description=f"batch {batch}: warm-up, {done} iterations")
 
@@ -144,15 +152,15 @@ def bench(
 ) -> None:
     """Time forward passes or training steps: latency distribution, images/s, TFLOP/s, utilisation and
     peak memory per batch."""
-    from ..bench.config import DEFAULT_BATCH, DEFAULT_MIN_TIME_S, BenchConfig, parse_batches, parse_device
+    from ..bench.config import (DEFAULT_BATCH, DEFAULT_MIN_TIME_S, BenchConfig, check_bench_numbers, parse_batches,
+                                parse_device)
     from ..models import input_hw
 
     if iters is not None and min_time is not None:
         raise UsageError("--iters and --min-time both given; use one (--iters N for a fixed count)")
     if max_batch and batch is not None:
         raise UsageError("--batch and --max-batch both given; --max-batch finds the batch itself")
-    if peak_tflops is not None and not peak_tflops > 0:
-        raise UsageError(f"--peak-tflops {peak_tflops!r} must be a positive number of TFLOP/s")
+    check_bench_numbers(min_time=min_time, peak_tflops=peak_tflops, iters=iters, warmup=warmup)
     if run_mode == Mode.eval and (optimizer is not None or detail):
         raise UsageError(f"{'--optimizer' if optimizer is not None else '--detail'} applies to training steps; add "
                          "--mode train or --mode both")
@@ -202,12 +210,23 @@ def _run(cfg, fmt: Format, save: Optional[str]) -> None:
     def tell(text: str) -> None:
         note(f"resnet-cli bench: {text}")
 
-    def on_result(report, result) -> None:
-        if save is not None:
-            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            append_line(save, view.save_line(report, result, stamp))
+    save_failed: list[RuntimeFailure] = []
 
-    reporter = _Reporter(tell, sys.stderr.isatty() and fmt in (Format.table, Format.markdown), cfg.iters, cfg.min_time_s)
+    def on_result(report, result) -> None:
+        if save is not None and not save_failed:
+            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            try:
+                append_line(save, view.save_line(report, result, stamp))
+            except RuntimeFailure as exc:  # keep measuring and print every result; exit 1 at the end
+                save_failed.append(exc)
+                tell(f"{exc}; the results are printed but no longer saved")
+
+    from ..bench.runner import MIN_ITERS
+    from ..bench.session import CPU_MAX_BATCH_MIN_ITERS
+
+    min_iters = CPU_MAX_BATCH_MIN_ITERS if cfg.max_batch and cfg.device == "cpu" else MIN_ITERS
+    reporter = _Reporter(tell, sys.stderr.isatty() and fmt in (Format.table, Format.markdown), cfg.iters,
+                         cfg.min_time_s, min_iters)
     with reporter.context():
         report = Session(cfg, Hooks(note=tell, progress=reporter.progress, on_result=on_result)).run()
     emit(fmt, report, view.rows(report), view.COLUMNS, view.renderables, view.NUMERIC)
@@ -216,3 +235,5 @@ def _run(cfg, fmt: Format, save: Optional[str]) -> None:
     if report.interrupted:
         tell("interrupted; printed what was measured so far")
         raise typer.Exit(130)
+    if save_failed:
+        raise save_failed[0]

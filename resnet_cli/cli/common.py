@@ -51,6 +51,9 @@ def import_torch() -> None:
     loop). CLI only: frozen objects are never collected, fine for a process that ends with its command."""
     import torch  # noqa: F401
 
+    from . import _CtrlC
+
+    _CtrlC.check()  # a Ctrl-C during the import that numpy's or torch's initialisers swallowed
     gc.freeze()
 
 
@@ -68,9 +71,15 @@ def emit(fmt: Format, payload: Any, rows: Sequence[dict], columns: Sequence[str]
     elif fmt == Format.markdown:
         typer.echo(export.to_markdown(rows, columns, numeric), nl=False)
     else:
+        from ..render.console import plain_if_needed
+        from ..render.tables import fit_width
+
         console = stdout()
         renderables = table(payload)
         for r in renderables if isinstance(renderables, (list, tuple)) else [renderables]:
+            # a table too wide for the terminal becomes one block of lines per row (no column dropped);
+            # a stream that cannot encode '±' gets ASCII cells (laid out after the change)
+            r = plain_if_needed(console, fit_width(console, r))
             console.print(r, crop=False)  # a narrow terminal wraps the line; nothing is cut off
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from .parse import input_hw, parse_size, resolve
 from .registry import FAMILIES, VARIANTS, Variant
 from .spec import ResNetSpec
+from .unet_spec import UNetSpec
 
-__all__ = ["ResNetSpec", "Variant", "VARIANTS", "FAMILIES", "resolve", "get_spec", "build_model", "parse_size", "input_hw"]
+__all__ = ["ResNetSpec", "UNetSpec", "Variant", "VARIANTS", "FAMILIES", "resolve", "get_spec", "build_model", "parse_size", "input_hw"]
 
 
 def get_spec(name_or_spec: str | ResNetSpec, **overrides) -> ResNetSpec:
@@ -18,7 +19,7 @@ def get_spec(name_or_spec: str | ResNetSpec, **overrides) -> ResNetSpec:
     Raises:
         UsageError: unknown name, unknown key, or a value that is not allowed.
     """
-    if isinstance(name_or_spec, ResNetSpec):
+    if isinstance(name_or_spec, (ResNetSpec, UNetSpec)):
         changes = {k: v for k, v in overrides.items() if v is not None}
         return name_or_spec.replace(**changes) if changes else name_or_spec
     return resolve(name_or_spec, **overrides)[1]
@@ -31,9 +32,15 @@ def build_model(name_or_spec: str | ResNetSpec, **overrides):
     (N, in_chans, H, W) float input and returns (N, num_classes) logits (the pooled (N, C)
     features when ``num_classes=0``).
 
+    A :class:`UNetSpec` (``unet(...)``) builds its own module (``spec.build()``): (N, in_chans, H, W)
+    -> (N, classes, H, W) maps.
+
     Raises:
         UsageError: see :func:`get_spec`.
     """
+    spec = get_spec(name_or_spec, **overrides)
+    if hasattr(spec, "build"):
+        return spec.build()
     from .resnet import build
 
-    return build(get_spec(name_or_spec, **overrides))
+    return build(spec)

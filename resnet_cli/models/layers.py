@@ -7,6 +7,7 @@ forward computation are the same.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import OrderedDict
 
 import torch
@@ -22,25 +23,40 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
 
 
 class BatchNormAct2d(nn.BatchNorm2d):
-    """BatchNorm followed by ReLU, holding the norm's parameters directly (timm ``BatchNormAct2d``)."""
+    """BatchNorm followed by ReLU, holding the norm's parameters directly (timm ``BatchNormAct2d``:
+    children ``drop`` (identity) and ``act``, as there)."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels)
+        self.drop = nn.Identity()
+        self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(super().forward(x))
+        return self.act(self.drop(super().forward(x)))
 
 
 class GroupNormAct(nn.GroupNorm):
-    """GroupNorm (32 groups) followed by ReLU (timm ``GroupNormAct``)."""
+    """GroupNorm (32 groups, eps 1e-5) followed by ReLU (timm ``GroupNormAct``: children ``drop``
+    (identity) and ``act``, as there)."""
 
     def __init__(self, channels: int):
         super().__init__(32, channels)
+        self.drop = nn.Identity()
+        self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(super().forward(x))
+        return self.act(self.drop(super().forward(x)))
 
 
 def norm_act_layer(kind: str, channels: int) -> nn.Module:
-    """Norm + ReLU as one module, for the pre-activation network."""
-    return GroupNormAct(channels) if kind == "groupnorm" else BatchNormAct2d(channels)
+    """Norm + activation as one module, for the pre-activation network (timm's norm-act layers)."""
+    if kind == "groupnorm":
+        return GroupNormAct(channels)
+    if kind == "evonorm":
+        return EvoNorm2dS0(channels)
+    if kind == "frn":
+        return FilterResponseNormTlu2d(channels)
+    return BatchNormAct2d(channels)
 
 
 def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
@@ -176,17 +192,139 @@ def shortcut(spec, in_ch: int, out_ch: int, stride: int, dilation: int) -> nn.Mo
 
 
 def deep_stem_widths(spec) -> tuple[int, int]:
-    """Widths of the first two 3x3 convs of a deep stem: (w, w), or (3*w//4, w) when tiered (timm)."""
-    w = spec.stem_width
+    """Widths of the first two 3x3 convs of a deep stem: (w, w), or (3*w//4, w) when tiered (timm);
+    ``w`` is the stem width after ``wide_factor``."""
+    w = spec.stem_planes
     return (3 * (w // 4), w) if spec.stem == "tiered" else (w, w)
 
 
-def deep_stem_convs(spec, norm_factory, last_norm: bool) -> OrderedDict:
+def deep_stem_convs(spec, norm_factory, last_norm: bool, conv=nn.Conv2d) -> OrderedDict:
     """The three 3x3 convs of a deep stem, as (name, module) pairs for v2 naming."""
     w0, w1 = deep_stem_widths(spec)
-    layers = OrderedDict(conv1=nn.Conv2d(spec.in_chans, w0, 3, 2, 1, bias=False), norm1=norm_factory(w0),
-                         conv2=nn.Conv2d(w0, w1, 3, 1, 1, bias=False), norm2=norm_factory(w1),
-                         conv3=nn.Conv2d(w1, spec.stem_channels, 3, 1, 1, bias=False))
+    layers = OrderedDict(conv1=conv(spec.in_chans, w0, 3, 2, 1, bias=False), norm1=norm_factory(w0),
+                         conv2=conv(w0, w1, 3, 1, 1, bias=False), norm2=norm_factory(w1),
+                         conv3=conv(w1, spec.stem_channels, 3, 1, 1, bias=False))
     if last_norm:
         layers["norm3"] = norm_factory(spec.stem_channels)
     return layers
+
+
+
+# ----------------------------------------------------------------- timm ResNetV2 (BiT, EvoNorm, FRN)
+class StdConv2d(nn.Conv2d):
+    """Weight-standardised convolution (Qiao et al. 2019, "Micro-Batch Training with Batch-Channel
+    Normalization and Weight Standardization"; used by BiT) as timm's ``StdConv2d``: before each use
+    the weight of every output channel is normalised to zero mean and unit (biased) variance with
+    ``F.batch_norm`` over the weight (eps ``eps``; timm's default 1e-6, BiT's 1e-8), then an ordinary
+    ``F.conv2d`` runs. Parameters and state_dict keys are a Conv2d's.
+
+    Shapes: (N, C_in, H, W) -> (N, C_out, H_out, W_out), as ``nn.Conv2d``.
+    """
+
+    def __init__(self, *args, eps: float = 1e-6, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 0:
+            # An empty batch (the analysis passes) has no output values, so the standardised weight's
+            # values cannot matter: skip the standardisation rather than read the (uninitialised,
+            # possibly huge) weight; its cost is added per module by the MAC count (analysis/flops.py).
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+def conv_layer(spec):
+    """The conv class of ``spec``: ``nn.Conv2d``, or :class:`StdConv2d` with ``spec.conv_eps``."""
+    if spec.conv == "std":
+        return lambda *args, **kwargs: StdConv2d(*args, eps=spec.conv_eps, **kwargs)
+    return nn.Conv2d
+
+
+def _group_std(x: torch.Tensor, groups: int, group_size: int, eps: float) -> torch.Tensor:
+    """timm ``group_std``: the biased standard deviation of each (sample, group of channels), over the
+    group's channels and H, W, broadcast back to (N, C, H, W). The batch is an explicit dimension, so
+    an empty batch (N = 0) gives an empty result, never NaN."""
+    n, c, h, w = x.shape
+    grouped = x.reshape(n, groups, group_size, h, w)  # group_size given: no shape arithmetic in a jit trace
+    with warnings.catch_warnings():
+        if n == 0:  # torch warns that an empty reduction has no degrees of freedom: there is no sample
+            warnings.filterwarnings("ignore", message=r"var\(\): degrees of freedom", category=UserWarning)
+        std = grouped.float().var(dim=(2, 3, 4), unbiased=False, keepdim=True).add(eps).sqrt().to(x.dtype)
+    return std.expand(grouped.shape).reshape(n, c, h, w)
+
+
+class EvoNorm2dS0(nn.Module):
+    """EvoNorm-S0 (Liu et al. 2020, "Evolving Normalization-Activation Layers", table 1) as timm's
+    ``EvoNorm2dS0``: ``y = x * sigmoid(v * x) / group_std(x) * weight + bias``, 32 groups, eps 1e-5.
+    A norm and its activation in one; per-sample statistics only (no running buffers).
+    Parameters ``weight``, ``bias``, ``v`` (C each). Shapes: (N, C, H, W) -> (N, C, H, W).
+    """
+
+    def __init__(self, channels: int, groups: int = 32, eps: float = 1e-5):
+        super().__init__()
+        self.groups, self.group_size, self.eps = groups, channels // groups, eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.v = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1, 1, 1)
+        v = self.v.view(shape).to(x.dtype)
+        x = x * (x * v).sigmoid() / _group_std(x, self.groups, self.group_size, self.eps)
+        return x * self.weight.view(shape).to(x.dtype) + self.bias.view(shape).to(x.dtype)
+
+
+class FilterResponseNormTlu2d(nn.Module):
+    """Filter Response Normalization with a Thresholded Linear Unit (Singh and Krishnan 2020) as
+    timm's ``FilterResponseNormTlu2d``: ``y = max(x / sqrt(mean_HW(x^2) + eps) * weight + bias, tau)``,
+    eps 1e-5; per-sample statistics only. Parameters ``weight``, ``bias``, ``tau`` (C each).
+    Shapes: (N, C, H, W) -> (N, C, H, W).
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.tau = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1, 1, 1)
+        inv_rms = x.square().float().mean(dim=(2, 3), keepdim=True).add(self.eps).rsqrt().to(x.dtype)
+        x = x * inv_rms.expand(x.shape)
+        x = x * self.weight.view(shape).to(x.dtype) + self.bias.view(shape).to(x.dtype)
+        return torch.maximum(x, self.tau.reshape(shape).to(x.dtype))
+
+
+class MaxPool2dSame(nn.MaxPool2d):
+    """3x3/2 max-pool with TensorFlow 'SAME' padding (timm ``MaxPool2dSame``, the ViT-hybrid stem):
+    pad ``max((ceil(L / s) - 1) * s + k - L, 0)`` per side length L, half before (rounded down) and
+    the rest after, with -inf, then pool without padding. Shapes: (N, C, H, W) -> (N, C, ceil(H/2), ceil(W/2)).
+    """
+
+    def __init__(self, kernel_size: int = 3, stride: int = 2):
+        super().__init__(kernel_size, stride, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel_size, self.stride
+        pads = []
+        for size in (x.shape[-1], x.shape[-2]):  # F.pad takes the last dimension first
+            total = max((-(-size // s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.max_pool2d(F.pad(x, pads, value=-float("inf")), k, s, 0)
+
+
+def v2_stem_pool(kind: str) -> OrderedDict:
+    """The pool of timm's ResNetV2 stem as (name, module) pairs: ``pool`` (3x3/2 max-pool, padding 1);
+    ``fixed``: ``pad`` (constant zero pad 1) + ``pool`` (unpadded); ``same``: ``pool`` (TF 'SAME');
+    ``none``: nothing."""
+    if kind == "fixed":
+        return OrderedDict(pad=nn.ConstantPad2d(1, 0.0), pool=nn.MaxPool2d(kernel_size=3, stride=2, padding=0))
+    if kind == "same":
+        return OrderedDict(pool=MaxPool2dSame(3, 2))
+    if kind == "none":
+        return OrderedDict()
+    return OrderedDict(pool=nn.MaxPool2d(kernel_size=3, stride=2, padding=1))

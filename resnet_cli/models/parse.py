@@ -19,6 +19,7 @@ import difflib
 import re
 
 from ..errors import UsageError
+from ..limits import MAX_SIDE
 from .registry import VARIANTS
 from .spec import DEPTHS, ResNetSpec
 
@@ -30,6 +31,7 @@ ALIASES = {
     "classes": "num_classes",
     "channels": "in_chans",
     "in_channels": "in_chans",
+    "width_factor": "wide_factor",  # timm ResNetV2's name for it
 }
 _SHORTHANDS = ("depth", "output_stride", "size")
 _FIELDS = {f.name: f for f in dataclasses.fields(ResNetSpec)}
@@ -56,7 +58,8 @@ def unknown_variant(name: str) -> UsageError:
 
 
 def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
-    """Turn a variant name or spec string into ``(display name, spec)``.
+    """Turn a variant name or spec string into ``(display name, spec)``; ``unet(...)`` gives a
+    :class:`~resnet_cli.models.unet_spec.UNetSpec` (see that module for its keys).
 
     ``overrides`` (``in_chans=1``, ``num_classes=10``, ...) are applied last; ``None`` values are ignored.
 
@@ -69,6 +72,11 @@ def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
     if not match:
         raise UsageError(f"cannot read {text!r} as a variant or spec: expected NAME or NAME(key=value, ...)")
     base, body = match.group(1).lower(), match.group(2)
+    if base == "unet":  # a U-Net on a ResNet encoder (models.unet_spec has its own grammar)
+        from .unet_spec import parse_unet
+
+        spec = parse_unet(body, **overrides)
+        return (text.strip() if body is not None and body.strip() else "unet"), spec
     if base == "resnet":
         spec, name = ResNetSpec(naming="timm"), "custom"
     elif base in VARIANTS:
@@ -112,9 +120,9 @@ def _apply(spec: ResNetSpec, items: list[tuple[str, str]]) -> ResNetSpec:
         key = ALIASES.get(raw_key.lower(), raw_key.lower())
         for field_name in (key, *_SAME_FIELD.get(key, ())):
             if field_name in given:
-                raise UsageError(f"{raw_key}={value} conflicts with {given[field_name]} given before: "
+                raise UsageError(f"{_item_text(raw_key, value)} conflicts with {given[field_name]} given before: "
                                  "give each setting once")
-            given[field_name] = f"{raw_key}={value}"
+            given[field_name] = _item_text(raw_key, value)
         if key == "depth":
             depth = _int(key, value)
             if depth not in DEPTHS:
@@ -193,6 +201,8 @@ def parse_size(text: str, what: str = "--size") -> tuple[int, int]:
     h, w = (int(parts[0]), int(parts[-1]))
     if h < 1 or w < 1:
         raise UsageError(f"{what} {text!r} must be positive: use H or HxW, e.g. 224 or 256x192")
+    if max(h, w) > MAX_SIDE:
+        raise UsageError(f"{what} {text!r} is out of range: each side must be from 1 to {MAX_SIDE} pixels")
     return h, w
 
 
@@ -208,9 +218,20 @@ def input_hw(spec: ResNetSpec, size=None) -> tuple[int, int]:
     if isinstance(size, str):
         return parse_size(size)
     sides = (size, size) if isinstance(size, int) else tuple(size)
-    if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sides):
-        raise UsageError(f"input size {size!r} is not a size: use H, (H, W) or 'HxW' with positive integers")
+    if len(sides) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_SIDE
+                                  for s in sides):
+        raise UsageError(f"input size {size!r} is not a size: use H, (H, W) or 'HxW' with integers from 1 "
+                         f"to {MAX_SIDE}")
     return sides
+
+
+def _item_text(key: str, value: str) -> str:
+    """``key=value`` as given, or with ``repr`` where either holds a newline or another character
+    that is not printable (an error message stays one readable line)."""
+    def show(text: str) -> str:
+        return text if text.isprintable() else repr(text)
+
+    return f"{show(key)}={show(value)}"
 
 
 def _int(key: str, value: str) -> int:

@@ -101,6 +101,30 @@ _TIMM_INPUT = {
     "resnetrs50": 160, "resnetrs101": 192,
 }
 
+# timm's resnetv2.py beyond the plain pre-activation nets above: ResNet-D stems (deep 32, avg-pool
+# shortcuts), the experimental GroupNorm / EvoNorm-S0 / FRN nets, and BiT (Kolesnikov et al. 2020:
+# weight-standardised convs with eps 1e-8, GroupNorm 32, zero-padded stem pool, width factor xK).
+_V2D = dict(preact=True, stem="deep", stem_width=32, shortcut="avgpool")
+_BIT = dict(preact=True, norm="groupnorm", conv="std", conv_eps=1e-8, stem_pool="fixed")
+_TIMM_V2 = {
+    "resnetv2_18d": _depth(18, **_V2D),
+    "resnetv2_34d": _depth(34, **_V2D),
+    "resnetv2_101d": _depth(101, **_V2D),
+    "resnetv2_152d": _depth(152, **_V2D),
+    "resnetv2_50d_gn": _depth(50, norm="groupnorm", **_V2D),
+    "resnetv2_50d_evos": _depth(50, norm="evonorm", **_V2D),
+    "resnetv2_50d_frn": _depth(50, norm="frn", **_V2D),
+    "resnetv2_50x1_bit": _depth(50, wide_factor=1, **_BIT),
+    "resnetv2_50x3_bit": _depth(50, wide_factor=3, **_BIT),
+    "resnetv2_101x1_bit": _depth(101, wide_factor=1, **_BIT),
+    "resnetv2_101x3_bit": _depth(101, wide_factor=3, **_BIT),
+    "resnetv2_152x2_bit": _depth(152, wide_factor=2, **_BIT),
+    "resnetv2_152x4_bit": _depth(152, wide_factor=4, **_BIT),
+}
+# timm's default pretrained config of each: the first tag listed (50x1: distilled, 152x2: teacher at 224)
+_TIMM_V2_INPUT = {"resnetv2_50x3_bit": 448, "resnetv2_101x1_bit": 448, "resnetv2_101x3_bit": 448,
+                  "resnetv2_152x4_bit": 480}
+
 # He et al. 2015, section 4.2: 6n+2 layers, three stages of n basic blocks, widths 16/32/64,
 # a 3x3 stem of 16 channels, no max-pool, option-A shortcuts, 10 classes, 32x32 input.
 _CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)
@@ -116,8 +140,8 @@ def _build() -> dict[str, Variant]:
     out = {}
     for name, kw in _TORCHVISION.items():
         out[name] = Variant(name, "torchvision", ResNetSpec(naming="torchvision", zero_init_last=False, **kw))
-    for name, kw in _TIMM.items():
-        size = _TIMM_INPUT.get(name, 224)
+    for name, kw in {**_TIMM, **_TIMM_V2}.items():
+        size = _TIMM_INPUT.get(name, _TIMM_V2_INPUT.get(name, 224))
         # timm's ResNetV2 defaults to zero_init_last=False, its ResNet to True.
         out[name] = Variant(name, "timm", ResNetSpec(naming="timm", input_size=(3, size, size),
                                                      zero_init_last=not kw.get("preact", False), **kw))

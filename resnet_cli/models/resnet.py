@@ -13,8 +13,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .layers import (anti_alias, attention, deep_stem_convs, deep_stem_widths, norm_act_layer, norm_layer,
-                     shortcut, AvgPool2dSame)
+from .layers import (anti_alias, attention, conv_layer, deep_stem_convs, deep_stem_widths, norm_act_layer,
+                     norm_layer, shortcut, v2_stem_pool, AvgPool2dSame, EvoNorm2dS0, FilterResponseNormTlu2d)
 from .spec import ResNetSpec
 
 
@@ -87,24 +87,27 @@ class _PreActBlock(nn.Module):
         super().__init__()
         out_ch = planes * spec.expansion
         if project:
-            self.downsample = _PreActDownsample(spec, in_ch, out_ch, stride, dilation)
+            down = DownsampleAvg if spec.shortcut == "avgpool" else DownsampleConv
+            self.downsample = down(spec, in_ch, out_ch, stride, dilation)
         else:
             self.downsample = None
+        conv2d = conv_layer(spec)
         if spec.block == "basic":
             mid = planes
-            convs = [nn.Conv2d(in_ch, mid, 3, stride, first_dilation, first_dilation, bias=False),
-                     nn.Conv2d(mid, out_ch, 3, 1, dilation, dilation, bias=False)]
+            convs = [conv2d(in_ch, mid, 3, stride, first_dilation, first_dilation, bias=False),
+                     conv2d(mid, out_ch, 3, 1, dilation, dilation, bias=False)]
             chans = [in_ch, mid]
         else:
             mid = spec.bottleneck_width(planes)
-            convs = [nn.Conv2d(in_ch, mid, 1, bias=False),
-                     nn.Conv2d(mid, mid, 3, stride, first_dilation, first_dilation, spec.groups, bias=False),
-                     nn.Conv2d(mid, out_ch, 1, bias=False)]
+            convs = [conv2d(in_ch, mid, 1, bias=False),
+                     conv2d(mid, mid, 3, stride, first_dilation, first_dilation, spec.groups, bias=False),
+                     conv2d(mid, out_ch, 1, bias=False)]
             chans = [in_ch, mid, mid]
         self.n = len(convs)
         for i, (conv, c) in enumerate(zip(convs, chans), start=1):
             setattr(self, f"norm{i}", norm_act_layer(spec.norm, c))
             setattr(self, f"conv{i}", conv)
+        self.drop_path = nn.Identity()  # timm's stochastic depth, off (rate 0) at inference
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_preact = self.norm1(x)
@@ -112,6 +115,7 @@ class _PreActBlock(nn.Module):
         x = self.conv1(x_preact)
         for i in range(2, self.n + 1):
             x = getattr(self, f"conv{i}")(getattr(self, f"norm{i}")(x))
+        x = self.drop_path(x)
         x += shortcut_out  # in place: same values as timm's x + shortcut, without the meta-device slow path
         return x
 
@@ -133,7 +137,8 @@ class PreActBottleneck(_PreActBlock):
 
 
 class _PreActDownsample(nn.Module):
-    """timm ``DownsampleConv`` / ``DownsampleAvg`` with ``preact=True``: [pool], 1x1 conv, no norm."""
+    """timm ``DownsampleConv`` / ``DownsampleAvg`` with ``preact=True``: [pool], 1x1 conv, and an
+    identity ``norm`` (the block's next norm follows)."""
 
     def __init__(self, spec: ResNetSpec, in_ch: int, out_ch: int, stride: int, dilation: int):
         super().__init__()
@@ -144,10 +149,19 @@ class _PreActDownsample(nn.Module):
             else:
                 self.pool = nn.Identity()
             stride = 1
-        self.conv = nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
+        self.conv = conv_layer(spec)(in_ch, out_ch, 1, stride=stride, bias=False)
+        self.norm = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.pool(x) if hasattr(self, "pool") else x)
+        return self.norm(self.conv(self.pool(x) if hasattr(self, "pool") else x))
+
+
+class DownsampleConv(_PreActDownsample):
+    """timm ``DownsampleConv`` (preact): strided 1x1 conv, identity norm."""
+
+
+class DownsampleAvg(_PreActDownsample):
+    """timm ``DownsampleAvg`` (preact): 2x2 average pool (ResNet-D), 1x1 conv, identity norm."""
 
 
 class ResNet(nn.Module):
@@ -179,7 +193,7 @@ class ResNet(nn.Module):
         self.maxpool = _stem_pool(spec, stem_ch)
         in_ch = stem_ch
         for i, (planes, blocks, (stride, first_dil, dil)) in enumerate(
-                zip(spec.widths, spec.layers, spec.stage_strides()), start=1):
+                zip(spec.stage_planes, spec.layers, spec.stage_strides()), start=1):
             out_ch = planes * spec.expansion
             layer = []
             for b in range(blocks):
@@ -228,7 +242,7 @@ def _stem_pool(spec: ResNetSpec, channels: int) -> nn.Module:
     return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
 
 
-class _Stage(nn.Module):
+class ResNetStage(nn.Module):
     """A stage of the pre-activation network: ``blocks`` run in order (timm ``ResNetStage``)."""
 
     def __init__(self):
@@ -239,9 +253,39 @@ class _Stage(nn.Module):
         return self.blocks(x)
 
 
+class SelectAdaptivePool2d(nn.Module):
+    """timm ``SelectAdaptivePool2d(pool_type='avg', flatten=False)``: ``pool`` (global average) and an
+    identity ``flatten``. Shapes: (N, C, H, W) -> (N, C, 1, 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.flatten(self.pool(x))
+
+
+class ClassifierHead(nn.Module):
+    """timm ``ClassifierHead(use_conv=True)`` as ResNetV2 builds it: ``global_pool``, ``drop``
+    (dropout, rate 0), ``fc`` (1x1 conv with bias; identity without classes), ``flatten``.
+    Shapes: (N, C, H, W) -> (N, num_classes), or (N, C) without classes."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.global_pool = SelectAdaptivePool2d()
+        self.drop = nn.Dropout(0.0)
+        self.fc = nn.Conv2d(channels, num_classes, 1, bias=True) if num_classes else nn.Identity()
+        self.flatten = nn.Flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.flatten(self.fc(self.drop(self.global_pool(x))))
+
+
 class PreActResNet(nn.Module):
     """Pre-activation ResNet (He et al. 2016) in timm's ``ResNetV2`` layout: ``stem`` (conv, no norm,
     max-pool), ``stages.i.blocks.j``, a final ``norm`` (norm + ReLU) and ``head`` (pool, 1x1 conv fc).
+    With ``conv=std``, ``norm=groupnorm`` and ``stem_pool=fixed`` it is BiT (Kolesnikov et al. 2020).
 
     Input (N, in_chans, H, W); output (N, num_classes) logits.
     """
@@ -251,21 +295,21 @@ class PreActResNet(nn.Module):
         self.spec = spec
         self.feature_info = spec.feature_info()
         stem_ch = spec.stem_channels
+        conv2d = conv_layer(spec)
         if spec.stem in ("deep", "tiered"):
-            stem = deep_stem_convs(spec, lambda c: norm_act_layer(spec.norm, c), last_norm=False)
+            stem = deep_stem_convs(spec, lambda c: norm_act_layer(spec.norm, c), last_norm=False, conv=conv2d)
         else:
             k, s = (3, 1) if spec.stem == "3x3" else (7, 2)
-            stem = OrderedDict(conv=nn.Conv2d(spec.in_chans, stem_ch, k, s, k // 2, bias=False))
-        if spec.stem_pool == "max":
-            stem["pool"] = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            stem = OrderedDict(conv=conv2d(spec.in_chans, stem_ch, k, s, k // 2, bias=False))
+        stem.update(v2_stem_pool(spec.stem_pool))
         self.stem = nn.Sequential(stem)
         self.stages = nn.Sequential()
         in_ch = stem_ch
         for i, (planes, blocks, (stride, _, dil)) in enumerate(
-                zip(spec.widths, spec.layers, spec.stage_strides())):
+                zip(spec.stage_planes, spec.layers, spec.stage_strides())):
             out_ch = planes * spec.expansion
             first_dil = 1 if dil in (1, 2) else 2  # timm ResNetStage's rule
-            stage = _Stage()
+            stage = ResNetStage()
             for b in range(blocks):
                 s = stride if b == 0 else 1
                 project = b == 0 and (spec.block == "bottleneck" or s != 1 or first_dil != dil or in_ch != out_ch)
@@ -275,10 +319,7 @@ class PreActResNet(nn.Module):
             self.stages.add_module(str(i), stage)
         self.num_features = in_ch
         self.norm = norm_act_layer(spec.norm, in_ch)
-        head = OrderedDict(global_pool=nn.AdaptiveAvgPool2d(1))
-        head["fc"] = nn.Conv2d(in_ch, spec.num_classes, 1, bias=True) if spec.num_classes else nn.Identity()
-        head["flatten"] = nn.Flatten(1)
-        self.head = nn.Sequential(head)
+        self.head = ClassifierHead(in_ch, spec.num_classes)
         _init_weights(self, spec.zero_init_last, last_norms=())
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -298,7 +339,7 @@ def _init_weights(model: nn.Module, zero_init_last: bool, last_norms: tuple[str,
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, EvoNorm2dS0, FilterResponseNormTlu2d)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     if zero_init_last:

@@ -11,15 +11,19 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..errors import UsageError
+from ..limits import MAX_CLASSES
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("7x7", "deep", "tiered", "3x3")
-STEM_POOLS = ("max", "conv", "none")
+STEM_POOLS = ("max", "conv", "none", "fixed", "same")
 SHORTCUTS = ("conv", "avgpool", "pad")
 ATTNS = ("none", "se", "eca")
-NORMS = ("batchnorm", "groupnorm")
+NORMS = ("batchnorm", "groupnorm", "evonorm", "frn")
 AAS = ("none", "blur", "avgpool")
 NAMINGS = ("torchvision", "timm")
+CONVS = ("plain", "std")
+#: Norms that carry their own activation (timm's ResNetV2 only): no ReLU of ours follows them.
+SELF_ACTIVATED_NORMS = ("evonorm", "frn")
 
 #: Blocks per stage behind the usual depths (He et al. 2015, table 1; timm for 10, 14, 26, 200).
 DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
@@ -51,14 +55,22 @@ class ResNetSpec:
             2*stem_width; timm 'c'/'s'/'d'), ``tiered`` (widths 3*stem_width//4, stem_width,
             2*stem_width; timm 't'), or ``3x3`` (one 3x3/1 conv, the CIFAR nets of He et al. 2015 §4.2).
         stem_width: output channels of a 7x7 or 3x3 stem; for deep stems, the width of the first convs.
-        stem_pool: ``max`` (3x3/2 max-pool), ``conv`` (3x3/2 conv + norm + act, ResNet-RS) or ``none``.
+        stem_pool: ``max`` (3x3/2 max-pool), ``conv`` (3x3/2 conv + norm + act, ResNet-RS) or ``none``;
+            pre-activation nets also take ``fixed`` (zero-pad 1, then an unpadded 3x3/2 max-pool: BiT's
+            approximation of TF 'SAME', timm ``stem_type='fixed'``) and ``same`` (3x3/2 max-pool with
+            TF 'SAME' padding computed from the input size, pad value -inf: timm ``MaxPool2dSame``).
         shortcut: projection when a block changes stride or channels: ``conv`` (strided 1x1 conv + norm),
             ``avgpool`` (2x2/2 average pool, ceil mode, padding not counted, then 1x1 conv + norm;
             ResNet-D, He et al. 2019) or ``pad`` (option A: subsample + zero channel padding, no parameters).
         attn: channel attention after the last conv of each block: ``se`` (Hu et al. 2018) or ``eca``
             (Wang et al. 2020).
         se_ratio: SE reduction; hidden channels = ``make_divisible(channels * se_ratio, 8)`` (timm).
-        norm: ``batchnorm`` or ``groupnorm`` (32 groups, as timm's ``resnet50_gn``).
+        norm: ``batchnorm`` or ``groupnorm`` (32 groups, as timm's ``resnet50_gn``); pre-activation nets
+            also take ``evonorm`` (EvoNorm-S0, Liu et al. 2020: ``x * sigmoid(v x) / group_std(x)`` over
+            32 groups, then a per-channel scale and shift; timm ``EvoNorm2dS0``, eps 1e-5) and ``frn``
+            (Filter Response Normalization + TLU, Singh and Krishnan 2020: ``max(g x / rms(x) + b, tau)``
+            with the mean square over H, W; timm ``FilterResponseNormTlu2d``, eps 1e-5). Both are
+            norm and activation in one: no ReLU follows them.
         aa: anti-aliased downsampling in the strided convs of blocks: ``blur`` (3x3 binomial blur pool,
             Zhang 2019) or ``avgpool`` (2x2 average pool).
         dilate: for stages 2.., replace the stage's stride by dilation (DeepLab; torchvision's
@@ -70,6 +82,14 @@ class ResNetSpec:
         naming: module names of the reference library, ``torchvision`` (one shared ``relu`` per block,
             ``avgpool``) or ``timm`` (``act1``.., ``global_pool``); state_dict keys are the same in both.
         input_size: default (C, H, W) input.
+        conv: ``plain`` or ``std``: weight-standardised convolutions (Qiao et al. 2019; BiT, Kolesnikov
+            et al. 2020), each conv's weight normalised to zero mean and unit variance per output
+            channel before use (timm ``StdConv2d``); every conv but the classifier's. Pre-activation
+            nets only.
+        conv_eps: the epsilon of ``conv=std`` (timm's StdConv2d default 1e-6; BiT uses 1e-8).
+        wide_factor: width multiplier of the stem and every stage (BiT's ``x1``/``x3``/``x4``, timm
+            ``width_factor``): the network has ``widths * wide_factor`` planes and a stem of
+            ``stem_width * wide_factor``; ``widths`` and ``stem_width`` stay as given.
     """
 
     block: str = "bottleneck"
@@ -92,6 +112,9 @@ class ResNetSpec:
     num_classes: int = 1000
     naming: str = "timm"
     input_size: tuple[int, int, int] = (3, 224, 224)
+    conv: str = "plain"
+    conv_eps: float = 1e-6
+    wide_factor: int = 1
 
     def __post_init__(self) -> None:
         if not self.dilate:
@@ -105,7 +128,7 @@ class ResNetSpec:
     def validate(self) -> None:
         """Raise :class:`UsageError` naming the first field that cannot describe a network."""
         choices = {"block": BLOCKS, "stem": STEMS, "stem_pool": STEM_POOLS, "shortcut": SHORTCUTS,
-                   "attn": ATTNS, "norm": NORMS, "aa": AAS, "naming": NAMINGS}
+                   "attn": ATTNS, "norm": NORMS, "aa": AAS, "naming": NAMINGS, "conv": CONVS}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise UsageError(f"{key}={getattr(self, key)!r} is not allowed; use one of {', '.join(allowed)}")
@@ -118,23 +141,23 @@ class ResNetSpec:
             raise UsageError(f"dilate has {len(self.dilate)} entries; give one per stage after the first "
                              f"({len(self.layers) - 1})")
         positive = {"groups": self.groups, "width_per_group": self.width_per_group,
-                    "stem_width": self.stem_width, "in_chans": self.in_chans}
+                    "stem_width": self.stem_width, "in_chans": self.in_chans, "wide_factor": self.wide_factor}
         positive.update({f"widths[{i}]": w for i, w in enumerate(self.widths)})
         for key, value in positive.items():
             if value < 1:
                 raise UsageError(f"{key}={value} must be a positive integer")
-        limits = {"blocks per stage": (max(self.layers), 1000), "a stage width": (max(self.widths), 16384),
-                  "stem_width": (self.stem_width, 16384), "in_chans": (self.in_chans, 16384),
+        limits = {"blocks per stage": (max(self.layers), 1000), "a stage width": (max(self.stage_planes), 16384),
+                  "stem_width": (self.stem_width * self.wide_factor, 16384), "in_chans": (self.in_chans, 16384),
                   "groups": (self.groups, 16384), "width_per_group": (self.width_per_group, 16384),
                   "stages": (len(self.layers), 16)}
         for what, (value, top) in limits.items():
             if value > top:
                 raise UsageError(f"{what} = {value} is beyond what resnet-cli builds (at most {top})")
-        if self.block == "bottleneck" and min(self.bottleneck_width(w) for w in self.widths) < 1:
+        if self.block == "bottleneck" and min(self.bottleneck_width(w) for w in self.stage_planes) < 1:
             raise UsageError(f"width_per_group={self.width_per_group} leaves a bottleneck with no channels; "
                              "use a larger width_per_group or wider stages")
-        if self.num_classes < 0:
-            raise UsageError(f"num_classes={self.num_classes} must be 0 (no classifier) or more")
+        if not 0 <= self.num_classes <= MAX_CLASSES:
+            raise UsageError(f"num_classes={self.num_classes} is out of range: use 0 (no classifier) to {MAX_CLASSES}")
         if not 0 < self.se_ratio <= 1:
             raise UsageError(f"se_ratio={self.se_ratio} must be in (0, 1]")
         if self.block == "basic" and (self.groups != 1 or self.width_per_group != 64):
@@ -144,17 +167,46 @@ class ResNetSpec:
             raise UsageError(f"stem_width={self.stem_width} must be at least 4 for a tiered stem")
         if self.preact and (self.attn != "none" or self.aa != "none" or self.stem_pool == "conv"
                             or self.shortcut == "pad"):
-            raise UsageError("preact=true supports attn=none, aa=none, stem_pool=max|none and "
+            raise UsageError("preact=true supports attn=none, aa=none, stem_pool=max|none|fixed|same and "
                              "shortcut=conv|avgpool only")
-        if self.norm == "groupnorm":
+        self._validate_v2_layers()
+        if self.norm in ("groupnorm", "evonorm"):
             bad = [c for c in self.norm_channels() if c % 32]
             if bad:
-                raise UsageError(f"norm=groupnorm uses 32 groups, but a layer has {bad[0]} channels "
+                raise UsageError(f"norm={self.norm} uses 32 groups, but a layer has {bad[0]} channels "
                                  "(not a multiple of 32); use norm=batchnorm or wider layers")
         if self.input_size[0] != self.in_chans:
             object.__setattr__(self, "input_size", (self.in_chans, *self.input_size[1:]))
 
+    def _validate_v2_layers(self) -> None:
+        """The keys of timm's ResNetV2 layers (BiT's conv and stem pool, EvoNorm, FRN) need preact=true."""
+        if self.preact:
+            pass
+        elif self.conv != "plain":
+            raise UsageError(f"conv={self.conv} needs preact=true (timm uses weight standardisation in its "
+                             "pre-activation ResNetV2 only)")
+        elif self.norm in SELF_ACTIVATED_NORMS:
+            raise UsageError(f"norm={self.norm} needs preact=true (a norm with its own activation, as in "
+                             "timm's ResNetV2); use batchnorm or groupnorm")
+        elif self.stem_pool in ("fixed", "same"):
+            raise UsageError(f"stem_pool={self.stem_pool} needs preact=true (timm's ResNetV2 stem); "
+                             "use max, conv or none")
+        if not (0 < self.conv_eps < 1):
+            raise UsageError(f"conv_eps={self.conv_eps} must be in (0, 1)")
+        if self.wide_factor > 64:
+            raise UsageError(f"wide_factor = {self.wide_factor} is beyond what resnet-cli builds (at most 64)")
+
     # ------------------------------------------------------------------ derived
+    @property
+    def stage_planes(self) -> tuple[int, ...]:
+        """Planes of each stage after the width multiplier: ``widths * wide_factor``."""
+        return tuple(w * self.wide_factor for w in self.widths)
+
+    @property
+    def stem_planes(self) -> int:
+        """``stem_width`` after the width multiplier (the width of a deep stem's first convs)."""
+        return self.stem_width * self.wide_factor
+
     @property
     def expansion(self) -> int:
         """Output channels per plane of a block: 1 (basic) or 4 (bottleneck)."""
@@ -163,7 +215,7 @@ class ResNetSpec:
     @property
     def stem_channels(self) -> int:
         """Channels out of the stem (before the first stage)."""
-        return self.stem_width * 2 if self.stem in ("deep", "tiered") else self.stem_width
+        return self.stem_planes * 2 if self.stem in ("deep", "tiered") else self.stem_planes
 
     @property
     def stem_reduction(self) -> int:
@@ -173,7 +225,7 @@ class ResNetSpec:
     @property
     def stage_channels(self) -> tuple[int, ...]:
         """Output channels of each stage."""
-        return tuple(w * self.expansion for w in self.widths)
+        return tuple(w * self.expansion for w in self.stage_planes)
 
     def bottleneck_width(self, planes: int) -> int:
         """Inner width of a bottleneck: floor(planes * width_per_group / 64) * groups."""
@@ -202,8 +254,8 @@ class ResNetSpec:
         """Channel counts of the norm layers (used to check GroupNorm divisibility)."""
         chans = [self.stem_channels]
         if self.stem in ("deep", "tiered"):
-            chans += [self.stem_width if self.stem == "deep" else 3 * self.stem_width // 4, self.stem_width]
-        for planes in self.widths:
+            chans += [self.stem_planes if self.stem == "deep" else 3 * self.stem_planes // 4, self.stem_planes]
+        for planes in self.stage_planes:
             chans += [self.bottleneck_width(planes) if self.block == "bottleneck" else planes,
                       planes * self.expansion]
         return chans
@@ -255,6 +307,8 @@ class ResNetSpec:
             return f"{self.groups}x{self.width_per_group}d"
         if self.width_per_group != 64:
             return f"{self.width_per_group * 2} (wide x{self.width_per_group // 64})"
+        if self.wide_factor != 1:
+            return f"{self.stage_planes[0]} (x{self.wide_factor})"
         return str(self.widths[0])
 
 

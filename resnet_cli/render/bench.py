@@ -5,7 +5,6 @@ Nothing here measures or computes a figure; it only formats the report's numbers
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 from rich import box
@@ -230,4 +229,4 @@ def save_line(report, result, timestamp: str) -> str:
         "environment": report.environment, "flops_convention": report.flops_convention,
         "flops_per_image": report.flops_per_image, "peak": report.peak, "result": result,
     }
-    return json.dumps(export.as_plain(record), separators=(",", ":"))
+    return export.strict_dumps(export.as_plain(record), separators=(",", ":"))

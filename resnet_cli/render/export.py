@@ -10,39 +10,54 @@ import csv
 import dataclasses
 import io
 import json
+import math
 from typing import Any, Iterable, Sequence
 
 SCHEMA_VERSION = 2
 
 
-def as_plain(obj: Any) -> Any:
-    """Dataclasses, tuples and nested containers as JSON-ready dicts and lists."""
+def as_plain(obj: Any, _path: str = "", _nulls: list | None = None) -> Any:
+    """Dataclasses, tuples and nested containers as JSON-ready dicts and lists. A float that is not
+    finite (NaN: nothing measured; infinity: a division by a vanishing figure) becomes None, JSON's
+    null; ``_nulls`` (when given) collects the dotted paths so replaced."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: as_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: as_plain(getattr(obj, f.name), f"{_path}{f.name}.", _nulls) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
-        return {str(k): as_plain(v) for k, v in obj.items()}
+        return {str(k): as_plain(v, f"{_path}{k}.", _nulls) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [as_plain(v) for v in obj]
-    if isinstance(obj, float) and obj != obj:  # NaN is not JSON
+        return [as_plain(v, f"{_path}{i}.", _nulls) for i, v in enumerate(obj)]
+    if isinstance(obj, float) and not math.isfinite(obj):  # NaN and Infinity are not JSON
+        if _nulls is not None:
+            _nulls.append(f"{_path.rstrip('.')} ({obj!r})")
         return None
     return obj
 
 
+def strict_dumps(data: Any, **kwargs) -> str:
+    """``json.dumps`` that refuses NaN and Infinity (``allow_nan=False``): every document resnet-cli
+    writes parses with strict parsers (jq, JavaScript's JSON.parse, ``parse_constant`` raising)."""
+    return json.dumps(data, allow_nan=False, **kwargs)
+
+
 def to_json(payload: Any) -> str:
-    """One JSON document with ``schema_version`` first."""
-    data = as_plain(payload)
+    """One JSON document with ``schema_version`` first. Values that could not be measured (not
+    finite) are null, and a top-level ``null_values`` list names them with what they were."""
+    nulls: list[str] = []
+    data = as_plain(payload, "", nulls)
     if isinstance(data, dict):
         data = {"schema_version": SCHEMA_VERSION, **data}
-    return json.dumps(data, indent=2)
+        if nulls:
+            data["null_values"] = [f"{n}: not measurable, written as null" for n in nulls]
+    return strict_dumps(data, indent=2)
 
 
 def _cell(value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):  # not measured: empty, as None
         return ""
     if isinstance(value, (list, tuple)):
         return "x".join(str(v) for v in value)
     if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
+        return strict_dumps(as_plain(value), separators=(",", ":"))
     return str(value)
 
 

@@ -17,7 +17,8 @@ from .tables import LinesTable, keep_whole
 #: CSV / Markdown columns of ``summary``, one row per layer.
 LAYER_COLUMNS = ["name", "type", "depth", "output_shape", "kernel_size", "layer_stride", "params",
                  "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls", "is_leaf"]
-LAYER_NUMERIC = ["depth", "params", "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls"]
+LAYER_NUMERIC = ["depth", "params", "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls",
+                 "forward_macs", "backward_input_macs", "backward_weight_macs", "optimizer_macs", "saved_bytes"]
 #: CSV / Markdown columns of ``compare``, one row per variant.
 COMPARE_COLUMNS = ["variant", "params", "macs", "flops", "input_size", "conv_layers", "stage_channels",
                    "output_stride", "default_input_size"]
@@ -178,6 +179,8 @@ def _kernel(kernel, stride) -> str:
 def _global(value: Optional[int], shape) -> str:
     if value is not None:
         return str(value)
+    if shape and len(shape) == 4 and shape[2] * shape[3] > 1:
+        return "n/a"  # a spatial map after a fractional resize (U-Net decoder): no defined RF
     return "global" if shape else ""
 
 

@@ -58,3 +58,57 @@ def simple_table(rows: Sequence[dict], columns: Sequence[str], title: str = "",
     """A plain table of ``rows`` restricted to ``columns``; ``numeric`` columns right-aligned."""
     cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
     return LinesTable(title, list(columns), cells, {i for i, c in enumerate(columns) if c in numeric})
+
+
+def _cell_text(cell) -> str:
+    """The plain text of a rich table cell (a str, a Text, or another renderable's str)."""
+    if cell is None:
+        return ""
+    return cell.plain if hasattr(cell, "plain") else str(cell)
+
+
+class RecordBlocks:
+    """A rich ``Table`` too wide for the terminal, written as one block of ``header: value`` lines per
+    row (headerless key/value tables as ``key  value`` lines), so every column stays on screen: rich
+    would otherwise shrink columns to nothing and drop them."""
+
+    def __init__(self, table: Table):
+        self.table = table
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        table = self.table
+        if table.title:
+            yield Text(_cell_text(table.title), style="italic")
+        headers = [_cell_text(c.header) for c in table.columns]
+        columns = [[_cell_text(c) for c in column._cells] for column in table.columns]
+        rows = list(zip(*columns)) if columns else []
+        label = max((len(h) for h in headers), default=0)
+        for i, row in enumerate(rows):
+            if table.show_header:
+                for header, value in zip(headers, row):
+                    yield Text(f"{header.rjust(label)}: {value}")
+                if i < len(rows) - 1:
+                    yield Text("")
+            else:
+                yield Text("  ".join(v for v in row if v))
+        if table.caption:
+            yield Text(_cell_text(table.caption), style="dim")
+        yield Text("")
+
+
+def fit_width(console, renderable):
+    """``renderable``, or for a rich ``Table`` whose narrowest layout is wider than ``console`` (rich
+    would drop columns), the same rows as :class:`RecordBlocks`. Other renderables are returned as they
+    are (text wraps; :class:`LinesTable` lines are printed whole and wrap in the terminal)."""
+    from rich.table import Table as RichTable
+
+    if not isinstance(renderable, RichTable):
+        return renderable
+    options = console.options
+    try:
+        minimum = renderable.__rich_measure__(console, options).minimum
+    except Exception:  # noqa: BLE001  (measuring is best effort: print the table as it is)
+        return renderable
+    return RecordBlocks(renderable) if minimum > options.max_width else renderable

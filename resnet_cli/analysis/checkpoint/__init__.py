@@ -100,6 +100,26 @@ def num_params(shapes: dict) -> int:
     return sum(math.prod(s) for k, s in shapes.items() if not k.endswith(BN_BUFFERS))
 
 
+def check_loadable(ckpt: Checkpoint) -> None:
+    """Weights to load must hold values in the dense (strided) layout: meta tensors (shapes only, from
+    ``torch.save`` of a model built on the meta device) and sparse or other layouts cannot be copied
+    into a network's parameters. ``inspect`` reads shapes only and accepts them.
+
+    Raises:
+        UsageError: names the first such tensor and how many there are.
+    """
+    import torch
+
+    for what, bad in (("meta tensors (shapes without values)", lambda t: t.is_meta),
+                      ("tensors that are not dense", lambda t: t.layout != torch.strided)):
+        found = [k for k, t in ckpt.tensors.items() if bad(t)]
+        if found:
+            layout = "" if what.startswith("meta") else f" (layout {str(ckpt.tensors[found[0]].layout).replace('torch.', '')})"
+            raise UsageError(f"weights {ckpt.file!r} hold {len(found)} {what}, e.g. {found[0]!r}{layout}: there are "
+                             "no dense values to load; save the state_dict of a network on the CPU "
+                             "(tensor.to_dense() for sparse ones)")
+
+
 def inspect_checkpoint(path: str | Path) -> CheckpointReport:
     """Read, identify and check a checkpoint for ``resnet-cli inspect``.
 
@@ -107,6 +127,11 @@ def inspect_checkpoint(path: str | Path) -> CheckpointReport:
         RuntimeFailure: see :func:`read_checkpoint`.
     """
     ckpt = read_checkpoint(path)
+    from .unet import inspect_unet  # an smp U-Net: its own report
+
+    unet = inspect_unet(ckpt, CheckpointReport)
+    if unet is not None:
+        return unet
     shapes = ckpt.shapes()
     ident = identify(shapes)
     missing, unexpected, mismatched = (), (), ()
@@ -154,6 +179,12 @@ def load_weights(path: str | Path, variant: Optional[str] = None, in_chans: Opti
     import torch
 
     ckpt = read_checkpoint(path)
+    check_loadable(ckpt)
+    from .unet import load_unet  # an smp U-Net file or a unet(...) VARIANT
+
+    unet = load_unet(ckpt, variant, in_chans, num_classes, strict)
+    if unet is not None:
+        return unet
     shapes = ckpt.shapes()
     ident = identify(shapes)
     notes, identified = [], None

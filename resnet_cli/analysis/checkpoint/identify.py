@@ -136,7 +136,9 @@ def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[s
     stem's three widths; ``maxpool.0`` is ResNet-RS's conv stem pool; shortcut from the downsample
     indices (``0`` conv: plain, ``1`` conv after a pool: avgpool, none where channels change: option-A
     pad); ``se.fc1`` (SE, ratio from its width) or ``se.conv`` (ECA); BatchNorm when running
-    statistics are present, else GroupNorm; ``in_chans`` from the stem; classes from ``fc``/``head.fc``.
+    statistics are present, EvoNorm-S0 / FRN from their ``v`` / ``tau`` parameters, else GroupNorm;
+    ``in_chans`` from the stem; classes from ``fc``/``head.fc``. Widths are read as they are
+    (``wide_factor=1``); a width multiplier shows only in the widths it produces.
 
     Raises:
         NotAResNet: the keys are not a ResNet that resnet-cli builds (the message says why).
@@ -185,11 +187,35 @@ def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[s
         hidden = [_vote(v for b in stage for v in (_dim(b, "se.fc1.weight", 0), _dim(b, "se.fc2.weight", 1)))
                   for stage in stages]
         fields["se_ratio"] = _se_ratio(outs, hidden, make_divisible)
-    fields["norm"] = "batchnorm" if any(k.endswith(BN_BUFFERS[:2]) for k in shapes) else "groupnorm"
+    fields["norm"] = _norm_kind(shapes)
+    if preact:
+        undetermined.extend(_v2_undetermined())
     try:
         return ResNetSpec(**fields), tuple(undetermined)
     except UsageError as exc:
         raise NotAResNet(str(exc)) from None
+
+
+def _norm_kind(shapes: dict) -> str:
+    """The norm layer of a state_dict: BatchNorm (running statistics), EvoNorm-S0 (timm
+    ``EvoNorm2dS0``: ``weight``, ``bias``, ``v``), FRN (timm ``FilterResponseNormTlu2d``: ``weight``,
+    ``bias``, ``tau``), else GroupNorm (``weight`` and ``bias`` only), by majority over the norms."""
+    votes = Counter()
+    for key in shapes:
+        if key.endswith(BN_BUFFERS[:2]):
+            votes["batchnorm"] += 1
+        elif key.endswith(".v") and "norm" in key.rsplit(".", 2)[-2]:
+            votes["evonorm"] += 1
+        elif key.endswith(".tau") and "norm" in key.rsplit(".", 2)[-2]:
+            votes["frn"] += 1
+    return votes.most_common(1)[0][0] if votes else "groupnorm"
+
+
+def _v2_undetermined() -> tuple[str, ...]:
+    """What a pre-activation (timm ResNetV2) state_dict cannot show beyond the v1 fields: weight
+    standardisation has no parameters of its own (BiT's StdConv2d keys are a Conv2d's), nor has the
+    zero padding of BiT's stem pool."""
+    return ("conv (plain or std)", "stem pool padding (max, fixed or same)")
 
 
 def _width_per_group(planes: tuple[int, ...], mids: list, groups: int) -> tuple[int, bool]:
@@ -238,14 +264,15 @@ def layout_signature(spec: ResNetSpec) -> tuple:
     """Everything about ``spec`` that its state_dict keys and shapes show, and nothing else.
 
     Left out, because no parameter depends on them: ``aa``, ``dilate``, ``zero_init_last``, ``naming``,
-    ``input_size``, max-pool vs no stem pool, the pool of a pre-activation shortcut, and ``se_ratio`` /
-    ``width_per_group`` beyond the widths they produce.
+    ``input_size``, max-pool vs no stem pool (and its padding: ``fixed``, ``same``), the pool of a
+    pre-activation shortcut, weight standardisation (``conv``, ``conv_eps``), and ``se_ratio`` /
+    ``width_per_group`` / ``wide_factor`` beyond the widths they produce.
     """
     from ...models.layers import deep_stem_widths, make_divisible
 
     s = spec
-    stem = (*deep_stem_widths(s), s.stem_channels) if s.stem in ("deep", "tiered") else (s.stem_width,)
-    inner = tuple(s.bottleneck_width(w) for w in s.widths) if s.block == "bottleneck" else ()
+    stem = (*deep_stem_widths(s), s.stem_channels) if s.stem in ("deep", "tiered") else (s.stem_planes,)
+    inner = tuple(s.bottleneck_width(w) for w in s.stage_planes) if s.block == "bottleneck" else ()
     se = tuple(make_divisible(c * s.se_ratio, 8, round_limit=0.0) for c in s.stage_channels) if s.attn == "se" else ()
     shortcut = None if s.preact else s.shortcut
     return (s.preact, s.block, s.layers, s.stage_channels, inner, s.groups if inner else 1, s.stem, stem,
@@ -281,6 +308,12 @@ def identify(shapes: dict[str, tuple[int, ...]]) -> Identification:
 
     The preferred match is the first in registry order without anti-aliasing (the plain network).
     """
+    empty = [k for k, s in shapes.items() if len(s) and 0 in tuple(s)]
+    if empty:  # a zero-width layer (crafted or truncated) describes no network, and widths divide
+        shape = "x".join(map(str, shapes[empty[0]]))
+        more = f" and {len(empty) - 1} more" if len(empty) > 1 else ""
+        return Identification(None, (), None, (), f"tensor {empty[0]!r} has a zero-width shape {shape}{more}: "
+                              "no layer of a ResNet is empty")
     try:
         derived, undetermined = derive_spec(shapes)
     except NotAResNet as exc:

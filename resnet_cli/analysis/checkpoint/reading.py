@@ -13,7 +13,9 @@ top-level tensors, else any nested dict of tensors), and the key prefix before t
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,18 +51,18 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             run code (refused before it runs), or a payload without tensors.
     """
     p = Path(path)
-    if p.is_dir():
-        raise RuntimeFailure(f"checkpoint {str(path)!r} is a directory: give a .pth, .pt or .safetensors file")
-    if not p.exists():
-        raise RuntimeFailure(f"checkpoint {str(path)!r} does not exist")
+    size = _regular_file_size(p, str(path))
     try:
         with open(p, "rb") as f:
-            head, size = f.read(9), p.stat().st_size
+            head = f.read(9)
     except OSError as exc:
         raise RuntimeFailure(f"cannot read checkpoint {str(path)!r}: {exc.strerror or exc}") from None
     if size == 0:
         raise RuntimeFailure(f"checkpoint {str(path)!r} is empty (0 bytes): truncated, or not written yet?")
     fmt = _sniff(p, head, size)
+    from .bounds import check_claims
+
+    check_claims(p, fmt, size)  # sizes the file claims, against its length, before anything is allocated
     payload = _load_safetensors(p) if fmt == "safetensors" else _load_torch(p)
     tensors, wrapper = _unwrap(payload)
     if not tensors:
@@ -70,6 +72,30 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     prefix = _prefix(tensors)
     stripped = {(k[len(prefix):] if k.startswith(prefix) else k): t for k, t in tensors.items()}
     return Checkpoint(str(path), fmt, wrapper, prefix, stripped)
+
+
+def _regular_file_size(p: Path, shown: str) -> int:
+    """The length of ``p`` in bytes, checked before it is opened: a directory, named pipe (FIFO),
+    device or socket is refused (opening a FIFO would wait for a writer forever; a device such as
+    /dev/zero never ends).
+
+    Raises:
+        RuntimeFailure: a missing path, or one that is not a regular file (symlinks are followed).
+    """
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise RuntimeFailure(f"checkpoint {shown!r} does not exist") from None
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot read checkpoint {shown!r}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise RuntimeFailure(f"checkpoint {shown!r} is a directory: give a .pth, .pt or .safetensors file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise RuntimeFailure(f"checkpoint {shown!r} is {kind}: give a regular .pth, .pt or .safetensors file "
+                             "(nothing was read)")
+    return st.st_size
 
 
 def _sniff(p: Path, head: bytes, size: int) -> str:
@@ -104,7 +130,17 @@ def _load_torch(p: Path) -> Any:
     try:
         with warnings.catch_warnings(), torch.serialization.safe_globals([argparse.Namespace]):
             warnings.simplefilter("ignore")  # torch warns about pickle protocols on stderr
-            return torch.load(p, map_location="cpu", weights_only=True)
+            try:
+                return torch.load(p, map_location="cpu", weights_only=True)
+            except pickle.UnpicklingError as exc:
+                if not re.search(r"Unsupported operand (\d+)", str(exc)):
+                    raise
+            # torch.save(..., pickle_protocol=4 or 5) uses opcodes (FRAME, MEMOIZE, SHORT_BINUNICODE,
+            # STACK_GLOBAL...) that torch's weights-only unpickler refuses: read it with Python's own
+            # unpickler restricted to the same allowed globals (see .safe_pickle).
+            from . import safe_pickle
+
+            return torch.load(p, map_location="cpu", weights_only=False, pickle_module=safe_pickle)
     except pickle.UnpicklingError as exc:
         raise RuntimeFailure(_refusal(p, str(exc))) from None
     except Exception as exc:  # truncated zip, EOF, bad magic number: torch raises many types
