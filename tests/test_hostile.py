@@ -165,6 +165,10 @@ USAGE = [  # (args, words the one error line must hold)
     (["summary", TINY, "--count", "bogus"], ["--count"]),
     (["summary", TINY, "--flops-engine", "bogus"], ["--flops-engine"]),
     (["summary"], ["missing VARIANT"]),
+    (["summary", "unet(encoder=resnet34, classes=0)"], ["classes=0", "1 to 16384"]),
+    (["summary", "unet(classes=1, classes=1\n2)"], ["classes=1\\n2", "give each setting once"]),
+    (["skips", "unet(depth=9)"], ["depth=9", "1 (stem only) to 5"]),
+    (["summary", "unet(encoder=bogus)"], ["unknown variant 'bogus'"]),
     (["compare", TINY, "bogus50"], ["unknown variant 'bogus50'"]),
     (["compare", TINY, "resnet32", "--size", "0"], ["positive"]),
     (["compare", TINY, "resnet32", "--size", "nan"], ["not a size"]),
@@ -199,6 +203,10 @@ USAGE = [  # (args, words the one error line must hold)
 @pytest.mark.parametrize("args, words", USAGE, ids=[" ".join(a)[:60] for a, _ in USAGE])
 def test_usage_errors_are_one_line_and_exit_2(args, words):
     check(invoke(*args), 2, *words)
+    if "--format" not in args:  # with --format json too: the same line, and nothing on stdout
+        result = invoke(*args, "--format", "json")
+        check(result, 2, *words)
+        assert result.stdout == ""
 
 
 # --------------------------------------------------------------------------- files (inspect and --weights)
@@ -369,7 +377,8 @@ def test_error_messages_are_printable(text):
     from resnet_cli.models import parse_size, resolve
 
     for parse in (parse_size, parse_batches, parse_device, resolve, lambda t: resolve(f"resnet(layers={t})"),
-                  lambda t: resolve(f"resnet({t}=1)"), lambda t: resolve(f"resnet(stem={t}, stem={t})")):
+                  lambda t: resolve(f"resnet({t}=1)"), lambda t: resolve(f"resnet(stem={t}, stem={t})"),
+                  lambda t: resolve(f"unet({t}=1)"), lambda t: resolve(f"unet(classes=1, classes={t})")):
         try:
             parse(text)
         except UsageError as err:
@@ -468,3 +477,20 @@ def test_csv_and_markdown_leave_unmeasured_cells_empty():
     rows = [{"a": float("nan"), "b": float("inf"), "c": {"x": float("nan")}, "d": 1.5}]
     assert to_csv(rows).splitlines()[1] == ',,"{""x"":null}",1.5'
     assert "nan" not in to_markdown(rows).lower() and "inf" not in to_markdown(rows).lower()
+
+
+# --------------------------------------------------------------------------- devices and dtypes
+@pytest.mark.skipif(torch.cuda.device_count() >= 100, reason="a machine with 100 GPUs")
+def test_a_device_that_is_not_there_is_a_runtime_failure():
+    check(invoke("bench", TINY, *FAST_BENCH, "--device", "cuda:99"), 1, "cuda:99", "available devices")
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+def test_mps_where_there_is_none():
+    check(invoke("bench", TINY, *FAST_BENCH, "--device", "mps"), 1, "mps", "available devices")
+
+
+def test_half_precision_on_the_cpu_runs_and_stays_strict_json():
+    result = invoke("bench", TINY, *FAST_BENCH, "--batch", "2", "--dtype", "bf16", "--format", "json")
+    check(result, 0)
+    assert strict_json(result.stdout)["dtype"] == "bf16"
