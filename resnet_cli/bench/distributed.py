@@ -286,7 +286,8 @@ class Watchdog(threading.Thread):
 def partial_report(head: DdpReport, directory: str, local_ranks: int, warning: str) -> DdpReport:
     """What was measured before Ctrl-C, from the local ranks' status files."""
     status = read_status(directory, local_ranks)
-    ranks = [r for r in (rank_result(s["raw"], complete=False) for s in status.values() if s.get("raw")) if r]
+    ranks = [r for r in (rank_result(s["raw"], complete=s.get("phase") in ("gathering", "done"))
+                         for s in status.values() if s.get("raw")) if r]
     first = status.get(0, {})
     baseline = rank_result(first["baseline"], complete=bool(first.get("baseline_done"))) if first.get("baseline") else None
     if ranks and len(ranks) < head.world_size:
