@@ -10,7 +10,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from resnet_cli.bench.distributed import CHECKSUM_ENV, FAULT_ENV, hang_verdict
+from resnet_cli.bench.ddp_watch import hang_verdict
+from resnet_cli.bench.distributed import CHECKSUM_ENV, FAULT_ENV
 from resnet_cli.cli import app
 
 RUN = ["bench", "resnet20", "--size", "32", "--batch", "4", "--iters", "3", "--warmup", "1", "--mode", "train",

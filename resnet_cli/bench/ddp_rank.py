@@ -33,8 +33,8 @@ from torch.nn.parallel import DistributedDataParallel
 from ..models import build_model
 from .ddp_records import DdpReport
 from .device import TORCH_DTYPES, MemoryProbe, environment, free_memory, load_average
-from .distributed import CHECKSUM_ENV, FAULT_ENV, STATUS_INTERVAL_S, DdpJob, assemble, make_head, rank_result, \
-    threads_per_rank
+from .ddp_watch import STATUS_INTERVAL_S
+from .distributed import CHECKSUM_ENV, FAULT_ENV, DdpJob, assemble, make_head, rank_result, threads_per_rank
 from .runner import make_timer, measure
 from .train import make_train_step
 
