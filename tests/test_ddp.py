@@ -257,3 +257,22 @@ def test_a_forward_bench_with_rank_variables_stays_plain(monkeypatch):
     assert not wanted(DdpOptions(), "eval") and wanted(DdpOptions(), "train")
     monkeypatch.delenv("RANK")
     assert not wanted(DdpOptions(), "train") and wanted(DdpOptions(nproc=2), "eval")
+
+
+def test_one_rank_under_an_external_torchrun(monkeypatch):
+    """With torchrun's variables set, bench --mode train runs as that rank (here the only one, in this
+    process): no launcher, no baseline for one rank, and rank 0 prints the report."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for key, value in dict(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", LOCAL_WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                           MASTER_PORT=str(port)).items():
+        monkeypatch.setenv(key, value)
+    result = invoke(*[a for a in RUN if a not in ("--nproc", "2")], "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["world_size"] == 1 and [r["rank"] for r in data["ranks"]] == [0]
+    assert data["baseline"] is None and data["scaling_efficiency"] is None
+    assert data["ranks"][0]["allreduce"]["bytes_per_step"] > 0  # the hook ran even for one rank

@@ -32,9 +32,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..models import build_model
 from .ddp_records import DdpReport
-from .device import TORCH_DTYPES, MemoryProbe, environment, free_memory, load_average
 from .ddp_watch import STATUS_INTERVAL_S
-from .distributed import CHECKSUM_ENV, FAULT_ENV, DdpJob, assemble, make_head, rank_result, threads_per_rank
+from .device import TORCH_DTYPES, MemoryProbe, environment, free_memory, load_average
+from .distributed import CHECKSUM_ENV, FAULT_ENV, DdpJob, assemble, make_head, rank_result, threads_per_rank, \
+    with_flops
+from .records import TRAIN_FLOPS_CONVENTION
 from .runner import make_timer, measure
 from .train import make_train_step
 
@@ -274,6 +276,7 @@ def run_rank(job: DdpJob) -> Optional[DdpReport]:
     local, local_world = int(env.get("LOCAL_RANK", 0)), int(env.get("LOCAL_WORLD_SIZE", 1))
     status = Status(job.status_dir, local, rank)
     status.start()
+    threads_were = torch.get_num_threads()
     try:
         return _run(job, rank, world, local, local_world, status)
     except KeyboardInterrupt:
@@ -291,6 +294,18 @@ def run_rank(job: DdpJob) -> Optional[DdpReport]:
         raise
     finally:
         status.stop()
+        torch.set_num_threads(threads_were)  # under an external torchrun this is the caller's process
+
+
+def step_flops(job: DdpJob) -> int:
+    """FLOPs of one rank's training step: 2 x ``count_train_macs`` on a meta copy, the count
+    ``bench --mode train`` uses (counted in rank 0 after the run, which has paid for its imports)."""
+    from ..analysis.training import count_train_macs
+
+    with torch.device("meta"):
+        meta = build_model(job.spec)
+    h, w = job.size
+    return 2 * count_train_macs(meta, (job.batch, job.spec.in_chans, h, w), job.optimizer).total_macs
 
 
 def _own_partial(job: DdpJob, world: int, local_world: int, status: Status) -> DdpReport:
@@ -372,7 +387,8 @@ def _run(job: DdpJob, rank: int, world: int, local: int, local_world: int, statu
             warnings.append(f"{local_world} ranks x {threads} threads exceed the {os.cpu_count()} logical CPUs: "
                             "ranks compete for cores; use fewer --threads")
         ok = True
-        return assemble(head, ranks, rank_result(baseline) if baseline else None, warnings)
+        report = assemble(head, ranks, rank_result(baseline) if baseline else None, warnings)
+        return with_flops(report, step_flops(job), TRAIN_FLOPS_CONVENTION)
     finally:
         if ok or rank != 0 and status.data["phase"] == "done":
             dist.destroy_process_group()  # after a failure the process ends anyway: tearing down could block

@@ -106,13 +106,13 @@ def run(opts: DdpOptions, *, mode: Optional[str], variant: str, spec, state_dict
     import_torch()
     import torch
 
-    from ..bench.distributed import DEFAULT_TIMEOUT_S, DdpJob, launch, run_here, threads_per_rank, with_flops
+    from ..bench.distributed import DEFAULT_TIMEOUT_S, DdpJob, launch, run_here, threads_per_rank
     from ..render import ddp as view
     from ..render.console import note
 
     if not torch.distributed.is_available():
         raise RuntimeFailure(f"this torch build ({torch.__version__}) has no torch.distributed, which --nproc needs")
-    flops = _step_flops(spec, size, batches[0], optimizer)
+    _check_input(spec, size)
     if device_type == "cuda" and where is not None and torch.cuda.device_count() < where.nproc:
         raise RuntimeFailure(f"--nproc {where.nproc} needs {where.nproc} GPUs on this node (one per rank); "
                              f"{torch.cuda.device_count()} visible")
@@ -134,10 +134,6 @@ def run(opts: DdpOptions, *, mode: Optional[str], variant: str, spec, state_dict
             tell(f"{where.nproc} ranks on {os.cpu_count()} logical CPUs: {per_rank} torch thread"
                  f"{'s' if per_rank != 1 else ''} per rank (--threads N to change)")
         report = launch(job, where, tell)
-    if report is not None:
-        from ..bench.records import TRAIN_FLOPS_CONVENTION
-
-        report = with_flops(report, flops, TRAIN_FLOPS_CONVENTION)
     if report is None:  # not rank 0: rank 0 prints
         if where is not None:
             tell("this node's ranks finished; the node running rank 0 prints the report")
@@ -156,14 +152,13 @@ def run(opts: DdpOptions, *, mode: Optional[str], variant: str, spec, state_dict
         raise typer.Exit(130)
 
 
-def _step_flops(spec, size: tuple[int, int], batch: int, optimizer: str) -> int:
-    """FLOPs of one rank's training step (2 x ``count_train_macs`` on a meta copy: the same count as
-    ``bench --mode train``); a too-small input is a usage error here, before any rank starts."""
+def _check_input(spec, size: tuple[int, int]) -> None:
+    """A too-small input is a usage error here, before any rank starts (an empty-batch trace)."""
     import torch
 
-    from ..analysis.training import count_train_macs
+    from ..analysis.trace import trace
     from ..models import build_model
 
     with torch.device("meta"):
         meta = build_model(spec)
-    return 2 * count_train_macs(meta, (batch, spec.in_chans, *size), optimizer).total_macs
+    trace(meta, (1, spec.in_chans, *size))
