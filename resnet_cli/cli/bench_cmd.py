@@ -11,7 +11,8 @@ from typing import Optional
 import typer
 
 from ..errors import RuntimeFailure, UsageError
-from . import app
+from . import app, bench_ddp
+from .bench_ddp import Backend
 from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, input_size_option,
                      kwargs_option, load_network, num_classes_option, size_option, strict_option, weights_option)
 
@@ -123,6 +124,20 @@ def bench(
     num_classes: Optional[int] = num_classes_option(),
     weights: Optional[str] = weights_option(),
     strict: bool = strict_option(),
+    nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="--mode train: data-parallel processes on "
+                                        "this node, launched by torchrun's machinery (one GPU each on CUDA)."),
+    nnodes: Optional[int] = typer.Option(None, "--nnodes", min=1, help="--nproc: nodes taking part [default: 1]."),
+    node_rank: Optional[int] = typer.Option(None, "--node-rank", min=0, help="--nproc: this node's rank [default: 0]."),
+    master_addr: Optional[str] = typer.Option(None, "--master-addr", metavar="HOST", help="--nproc: the rank-0 "
+                                              "node's address [default: 127.0.0.1]."),
+    master_port: Optional[int] = typer.Option(None, "--master-port", min=1, max=65535, help="--nproc: its port "
+                                              "[default: a free one on one node, 29500 on several]."),
+    backend: Optional[Backend] = typer.Option(None, "--backend", case_sensitive=False, help="--nproc: nccl or "
+                                              "gloo [default: nccl on cuda, gloo on cpu]."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", metavar="S", help="--nproc: end the run when no "
+                                            "rank progresses for S seconds [default: 300]."),
+    no_baseline: bool = typer.Option(False, "--no-baseline", help="--nproc: skip the one-process run (no "
+                                     "scaling efficiency)."),
     fmt: Format = format_option(),
     run_mode: Mode = typer.Option(Mode.eval, "--mode", case_sensitive=False,
                               help="eval: forward passes (inference). train: whole training steps (forward, loss, "
@@ -160,16 +175,31 @@ def bench(
         from ..bench.save import check_appendable
 
         check_appendable(save)
+    ddp = bench_ddp.DdpOptions(nproc=nproc, nnodes=nnodes, node_rank=node_rank, master_addr=master_addr,
+                               master_port=master_port, backend=backend.value if backend else None,
+                               timeout_s=timeout, no_baseline=no_baseline)
+    if bench_ddp.wanted(ddp, run_mode.value):
+        bench_ddp.check(ddp, run_mode.value, device_name, batches, max_batch, detail)  # before the network loads
     name, spec, state_dict = load_network(variant, weights, strict, in_chans, num_classes, kwargs, input_size)
     mode = compile_mode.value if compile_mode is not None else ("default" if compile_ else None)
     min_time_s = DEFAULT_MIN_TIME_S if min_time is None else min_time
+    from ..models.external import ModuleSource
+
+    if bench_ddp.wanted(ddp, run_mode.value):
+        if isinstance(spec, ModuleSource):
+            raise UsageError("--nproc takes a built-in variant or spec; your own module (FILE.py:factory, "
+                             "timm:NAME, torchvision:NAME) runs on one process only")
+        bench_ddp.run(ddp, mode=run_mode.value, variant=name, spec=spec, state_dict=state_dict, strict=strict,
+                      device=device_name, dtype=dtype.value, amp=amp.value if amp else None,
+                      optimizer=(optimizer or Optimizer.sgd).value, channels_last=channels_last,
+                      compile_mode=mode, batches=batches, max_batch=max_batch, size=input_hw(spec, size),
+                      warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads, fmt=fmt, save=save)
+        return
     settings = dict(state_dict=state_dict, strict=strict, device=device_name, dtype=dtype.value,
                     channels_last=channels_last, compile_mode=mode, batches=batches, max_batch=max_batch,
                     warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops,
                     force=force, mode=run_mode.value, optimizer=(optimizer or Optimizer.sgd).value,
                     amp=amp.value if amp else None, detail=detail)
-    from ..models.external import ModuleSource
-
     if isinstance(spec, ModuleSource):  # your own network: built once here, after the checks above
         from ..bench.api import network_config
         from ..models import parse_size
