@@ -9,13 +9,20 @@ from conftest import load_reference, variant_names
 from resnet_cli.analysis.checkpoint import compare, derive_spec, expected_shapes, identify, num_params
 from resnet_cli.models import VARIANTS, resolve
 
-REFERENCE = {**load_reference("torchvision")["models"], **load_reference("timm")["models"]}
+# timm_resnets_more.json: its resnetv2_* names are the timmv2 branch's.
+MORE = {n: r for n, r in load_reference("timm_more")["models"].items() if not n.startswith("resnetv2_")}
+REFERENCE = {**load_reference("torchvision")["models"], **load_reference("timm")["models"], **MORE}
 WITH_STATE_DICT = sorted(n for n, r in REFERENCE.items() if "state_dict" in r)
 
 # Variants whose state_dicts are the same key for key and shape for shape: anti-aliasing (blur pool
-# or 2x2 average pool after the strided conv) has no parameters.
-SAME_STATE_DICT = [{"resnet50", "resnetblur50"}, {"resnet34d", "resnetaa34d"}, {"resnet50d", "resnetaa50d"}]
-PLAIN = {"resnet50", "resnet34d", "resnet50d"}
+# or 2x2 average pool after the strided conv) has no parameters, nor has the place of a bottleneck's
+# stride (v1 on the 1x1, v1.5 on the 3x3).
+SAME_STATE_DICT = [{"resnet50", "resnetblur50", "resnetaa50", "resnet50_v1"}, {"resnet101", "resnet101_v1"},
+                   {"resnet152", "resnet152_v1"}, {"resnet18", "resnetblur18"}, {"resnet34d", "resnetaa34d"},
+                   {"resnet50d", "resnetaa50d", "resnetblur50d"}, {"resnet101d", "resnetaa101d", "resnetblur101d"},
+                   {"seresnext101d_32x8d", "seresnextaa101d_32x8d"}]
+PLAIN = {"resnet50", "resnet101", "resnet152", "resnet18", "resnet34d", "resnet50d", "resnet101d",
+         "seresnext101d_32x8d"}
 
 
 def group_of(name: str) -> set[str]:
@@ -84,7 +91,7 @@ def test_custom_spec_parses_back_to_the_same_spec():
 def test_input_channels_and_classes_are_overrides_of_the_variant():
     spec = VARIANTS["resnet50d"].spec.replace(in_chans=1, num_classes=10)
     ident = identify(expected_shapes(spec))
-    assert set(ident.matches) == {"resnet50d", "resnetaa50d"}
+    assert set(ident.matches) == {"resnet50d", "resnetaa50d", "resnetblur50d"}
     assert ident.variant == "resnet50d(in_chans=1, num_classes=10)"
     assert ident.spec == spec
 
@@ -109,7 +116,7 @@ def _corrupt(name, drop=(), add=None, reshape=None):
 
 def test_a_removed_key_is_reported_missing_against_the_variant():
     ident, (missing, unexpected, mismatched) = _corrupt("resnet18", drop=["layer2.0.conv1.weight"])
-    assert ident.matches == ("resnet18",)
+    assert ident.matches == ("resnet18", "resnetblur18")
     assert (missing, unexpected, mismatched) == (("layer2.0.conv1.weight",), (), ())
 
 
@@ -133,7 +140,7 @@ def test_missing_batchnorm_counters_are_not_reported():
     shapes = {k: s for k, s in expected_shapes(VARIANTS["resnet18"].spec).items()
               if not k.endswith("num_batches_tracked")}
     ident = identify(shapes)
-    assert ident.matches == ("resnet18",)
+    assert ident.matches == ("resnet18", "resnetblur18")
     assert compare(shapes, expected_shapes(ident.spec)) == ((), (), ())
 
 

@@ -42,7 +42,8 @@ def test_list_json_and_family_filter():
     r50 = next(v for v in data["variants"] if v["name"] == "resnext50_32x4d")
     assert (r50["family"], r50["block"], r50["layers"], r50["width"]) == ("torchvision", "bottleneck", "3-4-6-3", "32x4d")
     cifar = json.loads(runner.invoke(app, ["list", "--family", "cifar", "-f", "json"]).stdout)["variants"]
-    assert {v["name"] for v in cifar} == {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202"}
+    assert {v["name"] for v in cifar} == {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
+                                          "wrn16_8", "wrn28_10", "wrn40_4", "cifar_resnet18"}
     assert all(v["input_size"] == "3x32x32" for v in cifar)
 
 

@@ -54,7 +54,7 @@ def test_torchvision_resnet18_saved_with_torch_save(tmp_path):
     torch.save(zeros_state("resnet18", torch.float16), path)
     report = inspect_json(path)
     assert report["file"] == str(path) and report["format"] == "torch"
-    assert report["matches"] == ["resnet18"] and report["exact"] is True
+    assert report["matches"] == ["resnet18", "resnetblur18"] and report["exact"] is True  # blur: no parameters
     assert report["num_params"] == TORCHVISION["resnet18"]["num_params"]
     assert (report["missing_keys"], report["unexpected_keys"], report["shape_mismatches"]) == ([], [], [])
     assert resolve(report["spec"])[1].layers == (2, 2, 2, 2)
@@ -79,7 +79,8 @@ def test_ambiguous_checkpoint_lists_every_variant_it_fits(tmp_path):
     torch.save({k: v[(0,) * v.dim()].expand(v.shape) if v.dim() else v
                 for k, v in zeros_state("resnetblur50").items()}, path)
     report = inspect_json(path)
-    assert report["matches"] == ["resnet50", "resnetblur50"] and report["variant"] == "resnet50"
+    assert report["matches"] == ["resnet50", "resnetblur50", "resnetaa50", "resnet50_v1"]
+    assert report["variant"] == "resnet50"
     assert report["num_params"] == TORCHVISION["resnet50"]["num_params"]
     assert "cannot tell these apart" in runner.invoke(app, ["inspect", str(path)]).stdout
 

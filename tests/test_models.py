@@ -81,6 +81,38 @@ def test_cifar_layout(name):
     assert [traced[m].output_shape[-1] for m in modules] == ref["stage_hw_32"]
 
 
+@pytest.mark.parametrize("name", sorted(TIMM_MORE))
+def test_timm_more_feature_shapes(name):
+    """Encoder feature shapes at each reference size; where timm's own forward fails (average-pool
+    anti-aliasing at odd sizes: a residual add of 16 and 17 columns), ours refuses the size too."""
+    from resnet_cli.errors import UsageError
+
+    ref = TIMM_MORE[name]
+    model = meta_model(name)
+    for size, shapes in ref["feature_shapes"].items():
+        h, w = map(int, size.split("x"))
+        if isinstance(shapes, dict):
+            with pytest.raises(UsageError):
+                trace(model, (1, 3, h, w))
+            continue
+        traced = trace(model, (1, 3, h, w))
+        assert [list(traced[m].output_shape) for m in ref["feature_modules"]] == shapes, size
+
+
+@pytest.mark.parametrize("name", sorted(n for n in TIMM_MORE if not n.startswith("resnetv2_")))
+def test_timm_more_conv_linear_macs(name):
+    """timm_resnets_more.json's ``macs_224``. For the blur-pool nets it counts every convolution op, the
+    blur pool's fixed 3x3 filter included (resnetblur18: 3,386,880 = 9 per blur output), which our
+    conv-linear convention books as pooling; its ``blur_pool`` family holds exactly that difference."""
+    from resnet_cli.analysis.flops import count_macs
+
+    model = meta_model(name)
+    macs = count_macs(model, (1, 3, 224, 224), "conv-linear", "fvcore").macs
+    if get_spec(name).aa == "blur":
+        macs += count_macs(model, (1, 3, 224, 224), "all", "fvcore").by_op["blur_pool"]
+    assert macs == TIMM_MORE[name]["macs_224"]
+
+
 @pytest.mark.parametrize("name", WITH_FINGERPRINT)
 def test_float64_fingerprint(name):
     ref = REFERENCE[name]["fingerprint"]

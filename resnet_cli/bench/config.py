@@ -47,6 +47,8 @@ class BenchConfig:
         optimizer: ``sgd``, ``momentum`` or ``adamw`` (train); amp: ``bf16`` / ``fp16`` autocast over
             fp32 weights (fp16 with a gradient scaler in train), or None.
         detail: time the forward / backward / optimizer phases of each training step apart.
+        model: the ``nn.Module`` to time when it is not built from ``spec`` (the user's own, then
+            ``spec`` is its ``ModuleSource`` with the input size); copied before it is moved or cast.
     """
 
     variant: str
@@ -71,6 +73,7 @@ class BenchConfig:
     optimizer: str = "sgd"
     amp: Optional[str] = None
     detail: bool = False
+    model: Any = None
 
     @property
     def modes(self) -> tuple[str, ...]:

@@ -165,6 +165,7 @@ class BenchReport:
             pass (train results count the whole step: ``TRAIN_FLOPS_CONVENTION``).
         mode, optimizer, amp: the run's ``--mode``, ``--optimizer`` (train) and ``--amp`` (None: none).
         param_count: parameters of the network (exact; timm's benchmark.py reports millions).
+        train_flops_convention: with train results: what their ``flops`` count (``TRAIN_FLOPS_CONVENTION``).
         peak: see :class:`Peak`; None when it could not be measured.
         environment: see :class:`Environment`.
         results: one per batch size, in the order run.
@@ -196,6 +197,7 @@ class BenchReport:
     optimizer: Optional[str] = None
     amp: Optional[str] = None
     param_count: Optional[int] = None
+    train_flops_convention: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ untimed forward at batch 1 (library start-up); measure the peak GEMM; then per b
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import math
 import os
@@ -26,7 +27,7 @@ from .config import MAX_BATCH_CEILING, BenchConfig
 from .device import TORCH_DTYPES, MemoryProbe, available_ram_bytes, check_device, cpu_dtype_warning, environment, \
     free_memory, is_oom, load_average, measure_peak, synchronize
 from .memory import OomRetry, estimate_memory, human_bytes, largest_fitting, refuse_if_too_big
-from .records import FLOPS_CONVENTION, BenchReport, BenchResult, Peak
+from .records import FLOPS_CONVENTION, TRAIN_FLOPS_CONVENTION, BenchReport, BenchResult, Peak
 from .runner import Interrupted, Measurement, make_timer, measure
 from .stats import batch_warnings, count_outliers, summarize
 
@@ -106,8 +107,11 @@ class Session:
 
         cfg, (h, w) = self.cfg, self.cfg.size
         shape = (1, cfg.spec.in_chans, h, w)
-        with torch.device("meta"):
-            meta = build_model(cfg.spec)
+        if cfg.model is not None:
+            meta = cfg.model  # the user's module: traced and counted on empty-batch copies, never changed
+        else:
+            with torch.device("meta"):
+                meta = build_model(cfg.spec)
         traced = trace(meta, shape)  # UsageError for a too-small input, before anything is allocated
         self.flops_per_image = 2 * conv_linear_macs(meta, shape)
         numels = [math.prod(t.output_shape) for t in traced.values()]
@@ -125,7 +129,9 @@ class Session:
             from ..models import build_model
 
             cfg = self.cfg
-            self._plans[batch] = plan_memory(lambda: build_model(cfg.spec), (batch, cfg.spec.in_chans, *cfg.size),
+            build = (lambda: build_model(cfg.spec)) if cfg.model is None or cfg.spec.kind != "object" else \
+                (lambda: copy.deepcopy(cfg.model))  # the user's factory runs again; a module object is copied
+            self._plans[batch] = plan_memory(build, (batch, cfg.spec.in_chans, *cfg.size),
                                              optimizer=cfg.optimizer, dtype=cfg.dtype, amp=cfg.amp,
                                              channels_last=cfg.channels_last, device_type=self._device_type)
         return self._plans[batch]
@@ -181,7 +187,7 @@ class Session:
         from ..models import build_model
 
         cfg = self.cfg
-        model = build_model(cfg.spec)
+        model = build_model(cfg.spec) if cfg.model is None else copy.deepcopy(cfg.model)
         if cfg.state_dict is not None:
             model.load_state_dict(cfg.state_dict, strict=cfg.strict)
         model = model.to(device=device, dtype=TORCH_DTYPES[cfg.dtype])
@@ -354,7 +360,8 @@ class Session:
             flops_convention=FLOPS_CONVENTION, flops_per_image=self.flops_per_image, peak=peak,
             environment=environment(device, cfg.dtype, cfg.channels_last, self.load), mode=cfg.mode,
             optimizer=cfg.optimizer if "train" in cfg.modes else None, amp=cfg.amp,
-            param_count=self.param_count)
+            param_count=self.param_count,
+            train_flops_convention=TRAIN_FLOPS_CONVENTION if "train" in cfg.modes else None)
         results: list[BenchResult] = []
         retry = OomRetry(is_oom, lambda: free_memory(device), self._oom_note, retry=cfg.retry)
         interrupted, current = False, cfg.modes[0]

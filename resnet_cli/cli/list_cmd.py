@@ -10,11 +10,19 @@ from ..errors import UsageError
 from . import app
 from .common import Format, emit, format_option
 
-COLUMNS = ["name", "family", "block", "layers", "width", "stem", "shortcut", "attention", "norm", "input_size"]
+COLUMNS = ["name", "family", "block", "layers", "width", "stem", "shortcut", "attention", "norm", "input_size",
+           "source"]
 
 
-def variant_rows(family: Optional[str]) -> list[dict]:
-    """One dict per variant (optionally one family), in registry order."""
+def variant_rows(family: Optional[str], pattern: Optional[str] = None) -> list[dict]:
+    """One dict per variant (optionally one family, optionally names matching a shell-style glob such
+    as ``seresnext*``, case-insensitive), in registry order.
+
+    Raises:
+        UsageError: an unknown family, or a pattern that matches no name.
+    """
+    from fnmatch import fnmatchcase
+
     from ..models import FAMILIES, VARIANTS
 
     if family is not None and family.lower() not in FAMILIES:
@@ -23,27 +31,37 @@ def variant_rows(family: Optional[str]) -> list[dict]:
     for v in VARIANTS.values():
         if family is not None and v.family != family.lower():
             continue
+        if pattern is not None and not fnmatchcase(v.name, pattern.lower()):
+            continue
         s = v.spec
+        block = "-".join(s.stage_blocks) if s.stage_blocks else s.block
         rows.append({
             "name": v.name, "family": v.family,
-            "block": ("preact " if s.preact else "") + s.block,
-            "layers": "-".join(map(str, s.layers)), "width": s.describe_width(),
+            "block": ("preact " if s.preact else "") + block + (" (stride in 1x1)" if s.stride_in_1x1 else ""),
+            "layers": "-".join(map(str, s.layers)), "width": s.describe_width() + (" (pruned)" if s.block_widths else ""),
             "stem": s.stem + ("" if s.stem_pool == "max" else f" (pool: {s.stem_pool})"),
             "shortcut": s.shortcut, "attention": s.attn if s.attn == "none" or s.se_ratio == 1 / 16 or s.attn != "se"
             else f"se (ratio {s.se_ratio:g})",
-            "norm": s.norm + ("" if s.aa == "none" else f" + aa:{s.aa}"),
+            "norm": s.norm + ("" if s.conv == "plain" else f" + {s.conv} conv") + ("" if s.aa == "none" else f" + aa:{s.aa}"),
             "input_size": "x".join(map(str, s.input_size)),
+            "source": v.source,
         })
+    if pattern is not None and not rows:
+        where = f" in family {family.lower()}" if family is not None else ""
+        raise UsageError(f"no variant matches {pattern!r}{where}; patterns are shell globs such as 'seresnext*' "
+                         "or '*_v1' (run 'resnet-cli list' for every name)")
     return rows
 
 
 @app.command("list")
 def list_variants(
-    family: Optional[str] = typer.Option(None, "--family", help="Only this family: torchvision, timm or cifar."),
+    pattern: Optional[str] = typer.Argument(None, help="Only names matching this shell glob, e.g. 'seresnext*'."),
+    family: Optional[str] = typer.Option(None, "--family", help="Only this family: torchvision, timm, cifar or paper."),
     fmt: Format = format_option(),
 ) -> None:
-    """List every variant: family, block type, blocks per stage, width/groups, stem, shortcut and input size."""
-    rows = variant_rows(family)
+    """List every variant: family, block type, blocks per stage, width/groups, stem, shortcut, input size
+    and source (the library or paper whose architecture it is)."""
+    rows = variant_rows(family, pattern)
     from ..render.tables import simple_table
 
     emit(fmt, {"variants": rows}, rows, COLUMNS, lambda _: simple_table(rows, COLUMNS, title="ResNet variants"))

@@ -56,6 +56,8 @@ def norm_act_layer(kind: str, channels: int) -> nn.Module:
         return EvoNorm2dS0(channels)
     if kind == "frn":
         return FilterResponseNormTlu2d(channels)
+    if kind == "evonorm_b0":
+        return EvoNorm2dB0(channels)
     return BatchNormAct2d(channels)
 
 
@@ -79,12 +81,20 @@ class SqueezeExcite(nn.Module):
         super().__init__()
         hidden = make_divisible(channels * ratio, 8, round_limit=0.0)
         self.fc1 = nn.Conv2d(channels, hidden, kernel_size=1, bias=True)
+        self.bn = nn.Identity()  # timm's slot for an optional norm: same module names
         self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, channels, kernel_size=1, bias=True)
+        self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
-        return x * scale.sigmoid()
+        scale = self.fc2(self.act(self.bn(self.fc1(x.mean((2, 3), keepdim=True)))))
+        return x * self.gate(scale)
+
+
+def eca_kernel_size(channels: int) -> int:
+    """ECA's 1-D kernel for ``channels`` (Wang et al. 2020, eq. 12 with gamma 2, b 1; at least 3)."""
+    t = int(abs(math.log(channels, 2) + 1) / 2)
+    return max(t if t % 2 else t + 1, 3)
 
 
 class EfficientChannelAttention(nn.Module):
@@ -96,13 +106,13 @@ class EfficientChannelAttention(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        t = int(abs(math.log(channels, 2) + 1) / 2)
-        k = max(t if t % 2 else t + 1, 3)
+        k = eca_kernel_size(channels)
         self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=(k - 1) // 2, bias=False)
+        self.gate = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x.mean((2, 3)).view(x.shape[0], 1, x.shape[1]))  # explicit C: works for an empty batch
-        return x * y.sigmoid().view(x.shape[0], x.shape[1], 1, 1)
+        return x * self.gate(y).view(x.shape[0], x.shape[1], 1, 1)
 
 
 def attention(kind: str, channels: int, se_ratio: float) -> nn.Module | None:
@@ -172,16 +182,24 @@ class PadShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, before, self.extra - before))
 
 
-def shortcut(spec, in_ch: int, out_ch: int, stride: int, dilation: int) -> nn.Module | None:
+def shortcut(spec, in_ch: int, out_ch: int, stride: int, dilation: int,
+             first_dilation: int = 1) -> nn.Module | None:
     """The projection shortcut of a v1 block (None when stride and channels stay), keyed like
-    torchvision/timm: ``0`` conv, ``1`` norm; average-pool form ``0`` pool, ``1`` conv, ``2`` norm."""
+    torchvision/timm: ``0`` conv, ``1`` norm; average-pool form ``0`` pool, ``1`` conv, ``2`` norm.
+
+    A conv shortcut that strides or dilates uses ``spec.down_kernel_size`` (timm ``downsample_conv``:
+    dilation ``first_dilation``, padding ``((stride - 1) + dilation * (k - 1)) // 2``); else 1x1."""
     if stride == 1 and in_ch == out_ch:
         return None
     if spec.shortcut == "pad":
         return PadShortcut(in_ch, out_ch, stride)
-    conv = nn.Conv2d(in_ch, out_ch, 1, stride=1 if spec.shortcut == "avgpool" else stride, bias=False)
     if spec.shortcut == "conv":
+        k = 1 if stride == 1 and dilation == 1 else spec.down_kernel_size
+        d = (first_dilation or dilation) if k > 1 else 1
+        conv = nn.Conv2d(in_ch, out_ch, k, stride=stride, padding=((stride - 1) + d * (k - 1)) // 2, dilation=d,
+                         bias=spec.conv_bias)
         return nn.Sequential(conv, norm_layer(spec.norm, out_ch))
+    conv = nn.Conv2d(in_ch, out_ch, 1, stride=1, bias=spec.conv_bias)
     if stride == 1 and dilation == 1:
         pool = nn.Identity()
     elif dilation > 1:
@@ -275,6 +293,41 @@ class EvoNorm2dS0(nn.Module):
         v = self.v.view(shape).to(x.dtype)
         x = x * (x * v).sigmoid() / _group_std(x, self.groups, self.group_size, self.eps)
         return x * self.weight.view(shape).to(x.dtype) + self.bias.view(shape).to(x.dtype)
+
+
+class EvoNorm2dB0(nn.Module):
+    """EvoNorm-B0 (Liu et al. 2020, table 1) as timm's ``EvoNorm2dB0``: ``y = x / max(sqrt(var_batch + eps),
+    v * x + instance_std(x)) * weight + bias``, eps 1e-3; the batch variance is the running one in eval
+    mode (buffer ``running_var``, momentum 0.1, updated with the unbiased batch variance in training).
+    Parameters ``weight``, ``bias``, ``v`` (C each). Shapes: (N, C, H, W) -> (N, C, H, W).
+
+    An empty batch (N = 0) in training mode leaves ``running_var`` as it is (timm's would become NaN).
+    """
+
+    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-3):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.v = nn.Parameter(torch.ones(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1, 1, 1)
+        if self.training and x.shape[0]:
+            var = x.float().var(dim=(0, 2, 3), unbiased=False)
+            n = x.numel() / x.shape[1]
+            self.running_var.copy_(self.running_var * (1 - self.momentum) + var.detach() * self.momentum * (n / (n - 1)))
+        else:
+            var = self.running_var
+        left = var.add(self.eps).sqrt_().to(x.dtype).view(shape).expand_as(x)
+        with warnings.catch_warnings():
+            if x.shape[0] == 0:  # an empty reduction: torch warns of no degrees of freedom, there is no sample
+                warnings.filterwarnings("ignore", message=r"var\(\): degrees of freedom", category=UserWarning)
+            std = x.float().var(dim=(2, 3), unbiased=False, keepdim=True).add(self.eps).sqrt().to(x.dtype)
+        right = x * self.v.to(x.dtype).view(shape) + std.expand(x.shape)
+        x = x / left.max(right)
+        return x * self.weight.to(x.dtype).view(shape) + self.bias.to(x.dtype).view(shape)
 
 
 class FilterResponseNormTlu2d(nn.Module):

@@ -35,7 +35,8 @@ ALIASES = {
 }
 _SHORTHANDS = ("depth", "output_stride", "size")
 _FIELDS = {f.name: f for f in dataclasses.fields(ResNetSpec)}
-_INT_TUPLES = ("layers", "widths")
+_INT_TUPLES = ("layers", "widths", "out_channels", "block_widths")
+_WORD_TUPLES = ("stage_blocks",)
 _BOOLS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False,
           "t": True, "f": False}
 _SPEC_RE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
@@ -68,6 +69,10 @@ def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
     """
     if not isinstance(text, str) or not text.strip():
         raise UsageError("empty variant name: give a name such as resnet50 or a spec such as 'resnet(depth=18)'")
+    if ":" in text.split("(", 1)[0]:  # the user's own module: file.py:factory, pkg.mod:factory, timm:NAME, ...
+        from .external import parse_source
+
+        return parse_source(text, **overrides)
     match = _SPEC_RE.match(text)
     if not match:
         raise UsageError(f"cannot read {text!r} as a variant or spec: expected NAME or NAME(key=value, ...)")
@@ -145,6 +150,8 @@ def _apply(spec: ResNetSpec, items: list[tuple[str, str]]) -> ResNetSpec:
         changes["widths"] = tuple(spec.widths[0] * 2 ** i for i in range(len(changes["layers"])))
     if "layers" in changes and "dilate" not in changes:
         changes["dilate"] = ()
+    if "block" in changes and "stage_blocks" not in changes:
+        changes["stage_blocks"] = ()  # block= sets every stage
     new = spec.replace(**changes)
     if output_stride is not None:
         new = new.replace(dilate=dilate_for_output_stride(new, output_stride))
@@ -248,6 +255,8 @@ def _convert(key: str, value: str):
         if not all(p.strip().isdigit() and p.strip().isascii() for p in parts):
             raise UsageError(f"{key}={value!r} must be integers joined by '-', e.g. 3-4-6-3")
         return tuple(int(p) for p in parts)
+    if key in _WORD_TUPLES:
+        return tuple(p.strip().lower() for p in value.split("-"))
     if key == "dilate":
         parts = [p.strip().lower() for p in value.split("-")]
         if not all(p in _BOOLS for p in parts):

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .pruned import ECARESNET101D_PRUNED, ECARESNET50D_PRUNED
 from .spec import DEPTHS, ResNetSpec
 
 
 @dataclass(frozen=True)
 class Variant:
-    """A named network: its family (torchvision, timm, cifar) and its spec."""
+    """A named network: its family (torchvision, timm, cifar, paper), its spec, and the library or
+    paper whose architecture it is exactly (``source``)."""
 
     name: str
     family: str
     spec: ResNetSpec
+    source: str = ""
 
 
 def _depth(depth: int, **kw) -> dict:
@@ -92,6 +95,48 @@ _TIMM = {
     "resnetv2_152": _depth(152, preact=True),
     "resnetv2_50d": _depth(50, preact=True, stem="deep", stem_width=32, shortcut="avgpool"),
     "resnetv2_50t": _depth(50, preact=True, stem="tiered", stem_width=32, shortcut="avgpool"),
+    # --- the rest of timm.models.resnet (timm 1.0.31 model_args, translated key for key)
+    "resnet101s": _depth(101, **_S),
+    "resnet152c": _depth(152, **_C),
+    "resnext101_32x4d": _depth(101, groups=32, width_per_group=4),
+    "resnext101_32x16d": _depth(101, groups=32, width_per_group=16),
+    "resnext101_32x32d": _depth(101, groups=32, width_per_group=32),
+    "ecaresnetlight": dict(block="bottleneck", layers=(1, 1, 11, 3), shortcut="avgpool", attn="eca"),
+    "ecaresnet50d_pruned": _depth(50, attn="eca", **_D, **ECARESNET50D_PRUNED),
+    "ecaresnet101d_pruned": _depth(101, attn="eca", **_D, **ECARESNET101D_PRUNED),
+    "ecaresnet200d": _depth(200, attn="eca", **_D),
+    "ecaresnet269d": dict(block="bottleneck", layers=(3, 30, 48, 8), attn="eca", **_D),
+    "ecaresnext26t_32x4d": _depth(26, groups=32, width_per_group=4, attn="eca", **_T),
+    "ecaresnext50t_32x4d": _depth(50, groups=32, width_per_group=4, attn="eca", **_T),
+    "seresnet101": _depth(101, attn="se"),
+    "seresnet152": _depth(152, attn="se"),
+    "seresnet200d": _depth(200, attn="se", **_D),
+    "seresnet269d": dict(block="bottleneck", layers=(3, 30, 48, 8), attn="se", **_D),
+    "seresnext26t_32x4d": _depth(26, groups=32, width_per_group=4, attn="se", **_T),
+    "seresnext101_32x4d": _depth(101, groups=32, width_per_group=4, attn="se"),
+    "seresnext101_64x4d": _depth(101, groups=64, width_per_group=4, attn="se"),
+    "seresnext101d_32x8d": _depth(101, groups=32, width_per_group=8, attn="se", **_D),
+    # SENet-154 (Hu et al. 2018) as timm: deep stem of 64, cardinality 64, the first 1x1 of each
+    # block at half the inner width, 3x3 strided conv shortcuts.
+    "senet154": _depth(152, groups=64, width_per_group=4, attn="se", stem="deep", stem_width=64,
+                       down_kernel_size=3, reduce_first=2),
+    "resnetblur18": _depth(18, aa="blur"),
+    "resnetblur50d": _depth(50, aa="blur", **_D),
+    "resnetblur101d": _depth(101, aa="blur", **_D),
+    "resnetaa50": _depth(50, aa="avgpool"),
+    "resnetaa101d": _depth(101, aa="avgpool", **_D),
+    "seresnetaa50d": _depth(50, aa="avgpool", attn="se", **_D),
+    "seresnextaa101d_32x8d": _depth(101, groups=32, width_per_group=8, aa="avgpool", attn="se", **_D),
+    "seresnextaa201d_32x8d": dict(block="bottleneck", layers=(3, 24, 36, 4), groups=32, width_per_group=8,
+                                  aa="avgpool", attn="se", stem="deep", stem_width=64, shortcut="avgpool"),
+    "resnetrs152": _depth(152, **_RS),
+    "resnetrs200": _depth(200, **_RS),
+    "resnetrs270": dict(block="bottleneck", layers=(4, 29, 53, 4), **_RS),
+    "resnetrs350": dict(block="bottleneck", layers=(4, 36, 72, 4), **_RS),
+    "resnetrs420": dict(block="bottleneck", layers=(4, 44, 87, 4), **_RS),
+    # timm's tiny test network: mixed block types, narrow stages.
+    "test_resnet": dict(block="basic", stage_blocks=("basic", "basic", "bottleneck", "basic"), layers=(1, 1, 1, 1),
+                        widths=(32, 48, 48, 96), stem="deep", stem_width=16, shortcut="avgpool"),
 }
 
 # Default input size of timm's default pretrained config, where it is not 224x224.
@@ -99,6 +144,9 @@ _TIMM_INPUT = {
     "resnet10t": 176, "resnet14t": 176, "resnet26t": 256, "resnet101d": 256, "resnet152d": 256,
     "resnet200d": 256, "seresnet152d": 256, "ecaresnet26t": 256, "ecaresnet50t": 256,
     "resnetrs50": 160, "resnetrs101": 192,
+    "ecaresnet200d": 256, "ecaresnet269d": 320, "seresnet200d": 256, "seresnet269d": 256,
+    "seresnextaa101d_32x8d": 288, "seresnextaa201d_32x8d": 384, "resnetrs152": 256, "resnetrs200": 256,
+    "resnetrs270": 256, "resnetrs350": 288, "resnetrs420": 320, "test_resnet": 160,
 }
 
 # timm's resnetv2.py beyond the plain pre-activation nets above: ResNet-D stems (deep 32, avg-pool
@@ -136,19 +184,52 @@ def _cifar(depth: int) -> ResNetSpec:
                       stem_pool="none", shortcut="pad", num_classes=10, naming="torchvision", input_size=(3, 32, 32))
 
 
+# ResNet v1 as in the paper (He et al. 2015, and Caffe's released models): the stride of a stage's first
+# bottleneck sits on its first 1x1 conv; torchvision's layout and keys otherwise.
+_V1 = {f"resnet{d}_v1": _depth(d, stride_in_1x1=True) for d in (50, 101, 152)}
+
+# Wide ResNets (Zagoruyko & Komodakis 2016, table 1 and fig. 1d): WRN-d-k has n = (d - 4) / 6 pre-activation
+# basic blocks per stage, widths 16k/32k/64k, a 3x3 stem of 16, 1x1 projections where the shape changes;
+# the layout of the authors' PyTorch code (shortcut read from the pre-activated input, final BN-ReLU).
+_WRN = {"wrn16_8": (16, 8), "wrn28_10": (28, 10), "wrn40_4": (40, 4)}
+
+
+def _wrn(depth: int, k: int) -> ResNetSpec:
+    n = (depth - 4) // 6
+    return ResNetSpec(block="basic", layers=(n, n, n), widths=(16 * k, 32 * k, 64 * k), stem="3x3", stem_width=16,
+                      stem_pool="none", preact=True, zero_init_last=False, num_classes=10, input_size=(3, 32, 32))
+
+
+# The CIFAR ResNet-18 most people train (kuangliu/pytorch-cifar): a 3x3/1 stem of 64, no pool,
+# torchvision's widths and conv shortcuts, 10 classes; torchvision's key names.
+_CIFAR_RESNET18 = ResNetSpec(block="basic", layers=(2, 2, 2, 2), stem="3x3", stem_pool="none", num_classes=10,
+                             naming="torchvision", zero_init_last=False, input_size=(3, 32, 32))
+
+_SOURCES = {"torchvision": "torchvision 0.29.1", "timm": "timm 1.0.31",
+            "cifar": "He et al. 2015, sec. 4.2 (CIFAR-10)"}
+
+
 def _build() -> dict[str, Variant]:
     out = {}
     for name, kw in _TORCHVISION.items():
-        out[name] = Variant(name, "torchvision", ResNetSpec(naming="torchvision", zero_init_last=False, **kw))
+        out[name] = Variant(name, "torchvision", ResNetSpec(naming="torchvision", zero_init_last=False, **kw),
+                            _SOURCES["torchvision"])
     for name, kw in {**_TIMM, **_TIMM_V2}.items():
         size = _TIMM_INPUT.get(name, _TIMM_V2_INPUT.get(name, 224))
         # timm's ResNetV2 defaults to zero_init_last=False, its ResNet to True.
         out[name] = Variant(name, "timm", ResNetSpec(naming="timm", input_size=(3, size, size),
-                                                     zero_init_last=not kw.get("preact", False), **kw))
+                                                     zero_init_last=not kw.get("preact", False), **kw),
+                            _SOURCES["timm"])
     for depth in _CIFAR_DEPTHS:
-        out[f"resnet{depth}"] = Variant(f"resnet{depth}", "cifar", _cifar(depth))
+        out[f"resnet{depth}"] = Variant(f"resnet{depth}", "cifar", _cifar(depth), _SOURCES["cifar"])
+    for name, kw in _V1.items():
+        out[name] = Variant(name, "paper", ResNetSpec(naming="torchvision", zero_init_last=False, **kw),
+                            "He et al. 2015 (v1: stride on the 1x1, as Caffe)")
+    for name, (depth, k) in _WRN.items():
+        out[name] = Variant(name, "cifar", _wrn(depth, k), "Zagoruyko & Komodakis 2016 (WRN)")
+    out["cifar_resnet18"] = Variant("cifar_resnet18", "cifar", _CIFAR_RESNET18, "kuangliu/pytorch-cifar ResNet18")
     return out
 
 
 VARIANTS: dict[str, Variant] = _build()
-FAMILIES: tuple[str, ...] = ("torchvision", "timm", "cifar")
+FAMILIES: tuple[str, ...] = ("torchvision", "timm", "cifar", "paper")

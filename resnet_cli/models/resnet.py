@@ -14,47 +14,59 @@ import torch
 from torch import nn
 
 from .layers import (anti_alias, attention, conv_layer, deep_stem_convs, deep_stem_widths, norm_act_layer,
-                     norm_layer, shortcut, v2_stem_pool, AvgPool2dSame, EvoNorm2dS0, FilterResponseNormTlu2d)
+                     norm_layer, shortcut, v2_stem_pool, AvgPool2dSame, EvoNorm2dB0, EvoNorm2dS0,
+                     FilterResponseNormTlu2d)
 from .spec import ResNetSpec
 
 
 class _Block(nn.Module):
     """Basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1) residual block, post-activation.
 
-    The stride sits on the 3x3 conv (ResNet v1.5); with anti-aliasing the conv keeps stride 1 and the
-    blur/avg pool after its activation does the downsampling (timm). Attention (``se``) follows the
-    last norm, before the residual add. Shapes: (N, C_in, H, W) -> (N, C_out, H / stride, W / stride).
+    The stride sits on the 3x3 conv (ResNet v1.5), or on the first 1x1 with ``stride_in_1x1`` (v1);
+    with anti-aliasing the conv keeps stride 1 and the blur/avg pool after its activation does the
+    downsampling (timm). Attention (``se``) follows the last norm, before the residual add.
+    ``kind`` is the stage's block type, ``inner`` the widths of the convs before the last
+    (:meth:`ResNetSpec.block_inner_widths`), ``out_ch`` the block's output channels.
+    Shapes: (N, C_in, H, W) -> (N, C_out, H / stride, W / stride).
     """
 
     def __init__(self, spec: ResNetSpec, in_ch: int, planes: int, stride: int, first_dilation: int,
-                 dilation: int, downsample: nn.Module | None):
+                 dilation: int, downsample: nn.Module | None, kind: str | None = None,
+                 inner: tuple[int, ...] | None = None, out_ch: int | None = None):
         super().__init__()
-        out_ch = planes * spec.expansion
+        kind = kind or spec.block
+        expansion = 4 if kind == "bottleneck" else 1
+        out_ch = out_ch or planes * expansion
         use_aa = spec.aa != "none" and (stride == 2 or first_dilation != dilation)
         conv_stride = 1 if use_aa else stride
-        if spec.block == "basic":
-            mid = planes
-            convs = [nn.Conv2d(in_ch, mid, 3, conv_stride, first_dilation, first_dilation, bias=False),
-                     nn.Conv2d(mid, out_ch, 3, 1, dilation, dilation, bias=False)]
+        bias = spec.conv_bias
+        if kind == "basic":
+            (mid,) = inner or (planes,)
+            convs = [nn.Conv2d(in_ch, mid, 3, conv_stride, first_dilation, first_dilation, bias=bias),
+                     nn.Conv2d(mid, out_ch, 3, 1, dilation, dilation, bias=bias)]
             chans, aa_after = [mid, out_ch], 0
         else:
-            mid = spec.bottleneck_width(planes)
-            convs = [nn.Conv2d(in_ch, mid, 1, bias=False),
-                     nn.Conv2d(mid, mid, 3, conv_stride, first_dilation, first_dilation, spec.groups, bias=False),
-                     nn.Conv2d(mid, out_ch, 1, bias=False)]
-            chans, aa_after = [mid, mid, out_ch], 1
+            first, mid = inner or (spec.bottleneck_width(planes), spec.bottleneck_width(planes))
+            s1, s3 = (conv_stride, 1) if spec.stride_in_1x1 else (1, conv_stride)
+            convs = [nn.Conv2d(in_ch, first, 1, s1, bias=bias),
+                     nn.Conv2d(first, mid, 3, s3, first_dilation, first_dilation, spec.groups, bias=bias),
+                     nn.Conv2d(mid, out_ch, 1, bias=bias)]
+            chans, aa_after = [first, mid, out_ch], 1
         self.n = len(convs)
         shared_relu = spec.naming == "torchvision"
         for i, (conv, c) in enumerate(zip(convs, chans), start=1):
             setattr(self, f"conv{i}", conv)
             setattr(self, f"bn{i}", norm_layer(spec.norm, c))
-            if shared_relu and i == 1:
+            if not shared_relu and i - 1 == aa_after:
+                self.drop_block = nn.Identity()  # timm's placeholders (DropBlock off, no anti-aliasing): same module names
+            if shared_relu and i == (1 if kind == "basic" else self.n):  # where torchvision registers it
                 self.relu = nn.ReLU(inplace=True)
             if not shared_relu and i < self.n:
                 setattr(self, f"act{i}", nn.ReLU(inplace=True))
-            if i - 1 == aa_after and use_aa:
-                self.aa = anti_alias(spec.aa, mid, stride)
-        self.se = attention(spec.attn, out_ch, spec.se_ratio)
+            if i - 1 == aa_after and (use_aa or not shared_relu):
+                self.aa = anti_alias(spec.aa, mid, stride) if use_aa else nn.Identity()
+        # ECA's kernel follows the nominal width (timm's pruned nets keep the unpruned kernels)
+        self.se = attention(spec.attn, planes * expansion if spec.attn == "eca" else out_ch, spec.se_ratio)
         if not shared_relu:
             setattr(self, f"act{self.n}", nn.ReLU(inplace=True))
         self.downsample = downsample
@@ -176,31 +188,32 @@ class ResNet(nn.Module):
         self.spec = spec
         self.feature_info = spec.feature_info()
         stem_ch = spec.stem_channels
+        bias = spec.conv_bias
         if spec.stem in ("deep", "tiered"):
             w0, w1 = deep_stem_widths(spec)
             self.conv1 = nn.Sequential(
-                nn.Conv2d(spec.in_chans, w0, 3, 2, 1, bias=False), norm_layer(spec.norm, w0), nn.ReLU(inplace=True),
-                nn.Conv2d(w0, w1, 3, 1, 1, bias=False), norm_layer(spec.norm, w1), nn.ReLU(inplace=True),
-                nn.Conv2d(w1, stem_ch, 3, 1, 1, bias=False))
+                nn.Conv2d(spec.in_chans, w0, 3, 2, 1, bias=bias), norm_layer(spec.norm, w0), nn.ReLU(inplace=True),
+                nn.Conv2d(w0, w1, 3, 1, 1, bias=bias), norm_layer(spec.norm, w1), nn.ReLU(inplace=True),
+                nn.Conv2d(w1, stem_ch, 3, 1, 1, bias=bias))
         elif spec.stem == "3x3":
-            self.conv1 = nn.Conv2d(spec.in_chans, stem_ch, 3, 1, 1, bias=False)
+            self.conv1 = nn.Conv2d(spec.in_chans, stem_ch, 3, 1, 1, bias=bias)
         else:
-            self.conv1 = nn.Conv2d(spec.in_chans, stem_ch, 7, 2, 3, bias=False)
+            self.conv1 = nn.Conv2d(spec.in_chans, stem_ch, 7, 2, 3, bias=bias)
         self.bn1 = norm_layer(spec.norm, stem_ch)
         act = "relu" if spec.naming == "torchvision" else "act1"
         setattr(self, act, nn.ReLU(inplace=True))
         self._stem_act = act
         self.maxpool = _stem_pool(spec, stem_ch)
         in_ch = stem_ch
-        for i, (planes, blocks, (stride, first_dil, dil)) in enumerate(
-                zip(spec.stage_planes, spec.layers, spec.stage_strides()), start=1):
-            out_ch = planes * spec.expansion
+        for i, (planes, blocks, (stride, first_dil, dil), kind, out_ch, inner) in enumerate(
+                zip(spec.stage_planes, spec.layers, spec.stage_strides(), spec.block_types(), spec.stage_channels,
+                    spec.block_inner_widths()), start=1):
             layer = []
             for b in range(blocks):
-                down = shortcut(spec, in_ch, out_ch, stride, dil) if b == 0 else None
-                block = BasicBlock if spec.block == "basic" else Bottleneck
+                down = shortcut(spec, in_ch, out_ch, stride, dil, first_dilation=first_dil) if b == 0 else None
+                block = BasicBlock if kind == "basic" else Bottleneck
                 layer.append(block(spec, in_ch, planes, stride if b == 0 else 1,
-                                    first_dil if b == 0 else dil, dil, down))
+                                    first_dil if b == 0 else dil, dil, down, kind=kind, inner=inner[b], out_ch=out_ch))
                 in_ch = out_ch
             setattr(self, f"layer{i}", nn.Sequential(*layer))
         self.num_features = in_ch
@@ -231,7 +244,7 @@ def _stem_pool(spec: ResNetSpec, channels: int) -> nn.Module:
     if spec.stem_pool == "none":
         return nn.Identity()
     if spec.stem_pool == "conv":
-        layers = [nn.Conv2d(channels, channels, 3, 1 if spec.aa != "none" else 2, 1, bias=False)]
+        layers = [nn.Conv2d(channels, channels, 3, 1 if spec.aa != "none" else 2, 1, bias=spec.conv_bias)]
         if spec.aa != "none":
             layers.append(anti_alias(spec.aa, channels, 2))
         return nn.Sequential(*layers, norm_layer(spec.norm, channels), nn.ReLU(inplace=True))
@@ -339,7 +352,7 @@ def _init_weights(model: nn.Module, zero_init_last: bool, last_norms: tuple[str,
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, EvoNorm2dS0, FilterResponseNormTlu2d)):
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, EvoNorm2dS0, EvoNorm2dB0, FilterResponseNormTlu2d)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     if zero_init_last:

@@ -18,12 +18,12 @@ STEMS = ("7x7", "deep", "tiered", "3x3")
 STEM_POOLS = ("max", "conv", "none", "fixed", "same")
 SHORTCUTS = ("conv", "avgpool", "pad")
 ATTNS = ("none", "se", "eca")
-NORMS = ("batchnorm", "groupnorm", "evonorm", "frn")
+NORMS = ("batchnorm", "groupnorm", "evonorm", "frn", "evonorm_b0")
 AAS = ("none", "blur", "avgpool")
 NAMINGS = ("torchvision", "timm")
 CONVS = ("plain", "std")
 #: Norms that carry their own activation (timm's ResNetV2 only): no ReLU of ours follows them.
-SELF_ACTIVATED_NORMS = ("evonorm", "frn")
+SELF_ACTIVATED_NORMS = ("evonorm", "frn", "evonorm_b0")
 
 #: Blocks per stage behind the usual depths (He et al. 2015, table 1; timm for 10, 14, 26, 200).
 DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
@@ -45,7 +45,7 @@ class ResNetSpec:
 
     Attributes:
         block: ``basic`` (two 3x3 convs, expansion 1) or ``bottleneck`` (1x1, 3x3, 1x1, expansion 4;
-            the stride sits on the 3x3 conv, ResNet v1.5 as in torchvision and timm).
+            the stride sits on the 3x3 conv, ResNet v1.5 as in torchvision and timm; see ``stride_in_1x1``).
         layers: blocks per stage.
         widths: planes per stage; a stage outputs ``width * expansion`` channels.
         groups: cardinality of the bottleneck's 3x3 conv (ResNeXt, Xie et al. 2017).
@@ -69,7 +69,9 @@ class ResNetSpec:
             also take ``evonorm`` (EvoNorm-S0, Liu et al. 2020: ``x * sigmoid(v x) / group_std(x)`` over
             32 groups, then a per-channel scale and shift; timm ``EvoNorm2dS0``, eps 1e-5) and ``frn``
             (Filter Response Normalization + TLU, Singh and Krishnan 2020: ``max(g x / rms(x) + b, tau)``
-            with the mean square over H, W; timm ``FilterResponseNormTlu2d``, eps 1e-5). Both are
+            with the mean square over H, W; timm ``FilterResponseNormTlu2d``, eps 1e-5), and
+            ``evonorm_b0`` (EvoNorm-B0: ``x / max(sqrt(var_batch + eps), v x + instance_std(x))``, the
+            batch variance kept as ``running_var``; timm ``EvoNorm2dB0``, eps 1e-3). All three are
             norm and activation in one: no ReLU follows them.
         aa: anti-aliased downsampling in the strided convs of blocks: ``blur`` (3x3 binomial blur pool,
             Zhang 2019) or ``avgpool`` (2x2 average pool).
@@ -90,6 +92,20 @@ class ResNetSpec:
         wide_factor: width multiplier of the stem and every stage (BiT's ``x1``/``x3``/``x4``, timm
             ``width_factor``): the network has ``widths * wide_factor`` planes and a stem of
             ``stem_width * wide_factor``; ``widths`` and ``stem_width`` stay as given.
+        stride_in_1x1: put a bottleneck's stride on its first 1x1 conv instead of the 3x3 (ResNet v1 as
+            in He et al. 2015 and Caffe; detectron2 ``STRIDE_IN_1X1``, mmdetection ``style='caffe'``).
+        conv_bias: every convolution of the stem, the blocks and the shortcuts has a bias (Keras'
+            ``ResNet50``; the norms stay).
+        down_kernel_size: kernel of a strided conv shortcut (timm ``down_kernel_size``: 3 for SENet-154);
+            a shortcut that does not stride keeps 1x1, as in timm.
+        reduce_first: the first conv of every block outputs ``inner width // reduce_first`` channels
+            (timm ``block_reduce_first``: 2 for SENet-154).
+        stage_blocks: block type per stage, overriding ``block`` (timm's ``test_resnet`` mixes them).
+        out_channels: output channels per stage, overriding ``width * expansion`` (pruned networks).
+        block_widths: inner widths of every block in order, flat: two per bottleneck (first conv's
+            and 3x3 conv's outputs), one per basic block; overrides the width rule (the pruned
+            ECA-ResNets of Aflalo et al. 2020, timm's ``_pruned/*.txt``). ECA kernels keep following
+            the nominal width ``widths[i] * expansion``, as in timm's pruned nets.
     """
 
     block: str = "bottleneck"
@@ -115,6 +131,13 @@ class ResNetSpec:
     conv: str = "plain"
     conv_eps: float = 1e-6
     wide_factor: int = 1
+    stride_in_1x1: bool = False
+    conv_bias: bool = False
+    down_kernel_size: int = 1
+    reduce_first: int = 1
+    stage_blocks: tuple[str, ...] = ()
+    out_channels: tuple[int, ...] = ()
+    block_widths: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.dilate:
@@ -122,6 +145,8 @@ class ResNetSpec:
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "widths", tuple(self.widths))
         object.__setattr__(self, "dilate", tuple(bool(d) for d in self.dilate))
+        for name in ("stage_blocks", "out_channels", "block_widths"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -153,14 +178,15 @@ class ResNetSpec:
         for what, (value, top) in limits.items():
             if value > top:
                 raise UsageError(f"{what} = {value} is beyond what resnet-cli builds (at most {top})")
-        if self.block == "bottleneck" and min(self.bottleneck_width(w) for w in self.stage_planes) < 1:
+        if "bottleneck" in self.block_types() and min(self.bottleneck_width(w) for w in self.stage_planes) < 1:
             raise UsageError(f"width_per_group={self.width_per_group} leaves a bottleneck with no channels; "
                              "use a larger width_per_group or wider stages")
+        self._validate_layout()
         if not 0 <= self.num_classes <= MAX_CLASSES:
             raise UsageError(f"num_classes={self.num_classes} is out of range: use 0 (no classifier) to {MAX_CLASSES}")
         if not 0 < self.se_ratio <= 1:
             raise UsageError(f"se_ratio={self.se_ratio} must be in (0, 1]")
-        if self.block == "basic" and (self.groups != 1 or self.width_per_group != 64):
+        if "basic" in self.block_types() and (self.groups != 1 or self.width_per_group != 64):
             raise UsageError("groups and width_per_group apply to bottleneck blocks only "
                              "(basic blocks support groups=1, width_per_group=64)")
         if self.stem == "tiered" and self.stem_width < 4:
@@ -169,6 +195,10 @@ class ResNetSpec:
                             or self.shortcut == "pad"):
             raise UsageError("preact=true supports attn=none, aa=none, stem_pool=max|none|fixed|same and "
                              "shortcut=conv|avgpool only")
+        if self.preact:
+            changed = [k for k in _V1_ONLY if getattr(self, k) != _V1_DEFAULTS[k]]
+            if changed:
+                raise UsageError(f"{changed[0]} applies to post-activation networks only (preact=false)")
         self._validate_v2_layers()
         if self.norm in ("groupnorm", "evonorm"):
             bad = [c for c in self.norm_channels() if c % 32]
@@ -178,6 +208,47 @@ class ResNetSpec:
         if self.input_size[0] != self.in_chans:
             object.__setattr__(self, "input_size", (self.in_chans, *self.input_size[1:]))
 
+    def _validate_layout(self) -> None:
+        """The v1-layout keys: stride_in_1x1, conv_bias, down_kernel_size, reduce_first, stage_blocks,
+        out_channels, block_widths."""
+        stages = len(self.layers)
+        if self.stage_blocks:
+            bad = [b for b in self.stage_blocks if b not in BLOCKS]
+            if bad:
+                raise UsageError(f"stage_blocks has {bad[0]!r}; use {' or '.join(BLOCKS)} for each stage")
+            if len(self.stage_blocks) != stages:
+                raise UsageError(f"stage_blocks={_dashed(self.stage_blocks)} must give one block type per stage "
+                                 f"({stages} stages in layers={_dashed(self.layers)})")
+        if self.out_channels:
+            if len(self.out_channels) != stages:
+                raise UsageError(f"out_channels={_dashed(self.out_channels)} must give one channel count per stage "
+                                 f"({stages} stages in layers={_dashed(self.layers)})")
+            if min(self.out_channels) < 1 or max(self.out_channels) > 65536:
+                raise UsageError(f"out_channels={_dashed(self.out_channels)} must be between 1 and 65536")
+        if self.block_widths:
+            need = sum(n * (2 if b == "bottleneck" else 1) for n, b in zip(self.layers, self.block_types()))
+            if len(self.block_widths) != need:
+                raise UsageError(f"block_widths has {len(self.block_widths)} entries; give {need}: two per "
+                                 "bottleneck (first conv, 3x3 conv) and one per basic block, in order")
+            if min(self.block_widths) < 1 or max(self.block_widths) > 65536:
+                raise UsageError("block_widths must be between 1 and 65536")
+        if not 1 <= self.down_kernel_size <= 7 or self.down_kernel_size % 2 == 0:
+            raise UsageError(f"down_kernel_size={self.down_kernel_size} must be an odd kernel size from 1 to 7")
+        if self.down_kernel_size > 1 and self.shortcut != "conv":
+            raise UsageError("down_kernel_size applies to shortcut=conv only (the avgpool and pad shortcuts "
+                             "have no strided conv)")
+        if not 1 <= self.reduce_first <= 64:
+            raise UsageError(f"reduce_first={self.reduce_first} must be an integer from 1 to 64")
+        if self.stride_in_1x1 and self.aa != "none":
+            raise UsageError("stride_in_1x1=true has no anti-aliased form; use aa=none")
+        for stage in self.block_inner_widths():
+            for widths in stage:
+                if min(widths) < 1:
+                    raise UsageError(f"reduce_first={self.reduce_first} leaves a block with no channels; "
+                                     "use a smaller reduce_first or wider stages")
+                if len(widths) == 2 and any(w % self.groups for w in widths):
+                    raise UsageError(f"a bottleneck's inner widths {widths[0]}/{widths[1]} do not split into "
+                                     f"groups={self.groups}")
     def _validate_v2_layers(self) -> None:
         """The keys of timm's ResNetV2 layers (BiT's conv and stem pool, EvoNorm, FRN) need preact=true."""
         if self.preact:
@@ -197,6 +268,25 @@ class ResNetSpec:
             raise UsageError(f"wide_factor = {self.wide_factor} is beyond what resnet-cli builds (at most 64)")
 
     # ------------------------------------------------------------------ derived
+    def block_types(self) -> tuple[str, ...]:
+        """Block type of each stage: ``stage_blocks`` when given, else ``block`` for all."""
+        return self.stage_blocks or (self.block,) * len(self.layers)
+
+    def block_inner_widths(self) -> list[list[tuple[int, ...]]]:
+        """Per stage, per block: output channels of the convs before the last one: (first conv, 3x3)
+        for a bottleneck, (first 3x3,) for a basic block. From ``block_widths`` when given, else the
+        torchvision/timm rule with ``reduce_first`` (timm: ``first = width // reduce_first``)."""
+        flat = iter(self.block_widths)
+        out = []
+        for planes, blocks, kind in zip(self.stage_planes, self.layers, self.block_types()):
+            mid = self.bottleneck_width(planes) if kind == "bottleneck" else planes
+            rule = (mid // self.reduce_first, mid) if kind == "bottleneck" else (planes // self.reduce_first,)
+            stage = []
+            for _ in range(blocks):
+                stage.append(tuple(next(flat) for _ in rule) if self.block_widths else rule)
+            out.append(stage)
+        return out
+
     @property
     def stage_planes(self) -> tuple[int, ...]:
         """Planes of each stage after the width multiplier: ``widths * wide_factor``."""
@@ -224,8 +314,10 @@ class ResNetSpec:
 
     @property
     def stage_channels(self) -> tuple[int, ...]:
-        """Output channels of each stage."""
-        return tuple(w * self.expansion for w in self.stage_planes)
+        """Output channels of each stage (``out_channels`` when given)."""
+        if self.out_channels:
+            return self.out_channels
+        return tuple(w * (4 if b == "bottleneck" else 1) for w, b in zip(self.stage_planes, self.block_types()))
 
     def bottleneck_width(self, planes: int) -> int:
         """Inner width of a bottleneck: floor(planes * width_per_group / 64) * groups."""
@@ -255,9 +347,8 @@ class ResNetSpec:
         chans = [self.stem_channels]
         if self.stem in ("deep", "tiered"):
             chans += [self.stem_planes if self.stem == "deep" else 3 * self.stem_planes // 4, self.stem_planes]
-        for planes in self.stage_planes:
-            chans += [self.bottleneck_width(planes) if self.block == "bottleneck" else planes,
-                      planes * self.expansion]
+        for stage, out in zip(self.block_inner_widths(), self.stage_channels):
+            chans += sorted({c for widths in stage for c in widths}) + [out]
         return chans
 
     def feature_info(self) -> list[dict]:
@@ -310,6 +401,13 @@ class ResNetSpec:
         if self.wide_factor != 1:
             return f"{self.stage_planes[0]} (x{self.wide_factor})"
         return str(self.widths[0])
+
+
+#: Keys that only the post-activation (v1) builder reads, with their neutral values.
+_V1_ONLY = ("stride_in_1x1", "conv_bias", "down_kernel_size", "reduce_first", "stage_blocks", "out_channels",
+            "block_widths")
+_V1_DEFAULTS = {"stride_in_1x1": False, "conv_bias": False, "down_kernel_size": 1, "reduce_first": 1,
+                "stage_blocks": (), "out_channels": (), "block_widths": ()}
 
 
 def _dashed(values) -> str:

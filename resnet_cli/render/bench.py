@@ -103,11 +103,14 @@ def environment_table(report) -> Table:
         ("device", f"{env.device} ({env.device_name})"), ("software", versions),
         ("cpu", f"{env.cpu_model}, {env.cpu_count} logical CPUs, {env.threads} torch threads"
                 + (f", load average {env.load_average:.2f}" if env.load_average is not None else "")),
-        ("dtype", f"{env.dtype}, {memory}, {compiled}"), ("input", f"N x {c} x {h} x {w}"),
+        ("dtype", f"{env.dtype}" + (f" + {report.amp} autocast" if report.amp else "") + f", {memory}, {compiled}"),
+        ("input", f"N x {c} x {h} x {w}"),
         ("FLOPs", f"{report.flops_per_image / 1e9:.4g} GFLOPs per image, {report.flops_convention}"),
         ("peak", peak),
     ]:
         table.add_row(key, value)
+    if report.train_flops_convention:
+        table.add_row("train FLOPs", report.train_flops_convention)
     return table
 
 

@@ -3,8 +3,9 @@
 :func:`derive_spec` reads the spec; :func:`matching_variants` compares it with every registry variant on
 what a state_dict can show (:func:`layout_signature`). Each quantity is a majority vote over every
 tensor that shows it, so one corrupt tensor is reported as a shape mismatch instead of changing the
-answer. Fields with no parameters (anti-aliasing, dilation, max-pool or no pool, the pool of a
-pre-activation shortcut) cannot be read: variants differing only there are reported together.
+answer. Fields with no parameters (anti-aliasing, the place of a bottleneck's stride, dilation, max-pool
+or no pool, the pool of a pre-activation shortcut) cannot be read: variants differing only there are
+reported together.
 """
 
 from __future__ import annotations
@@ -136,9 +137,12 @@ def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[s
     stem's three widths; ``maxpool.0`` is ResNet-RS's conv stem pool; shortcut from the downsample
     indices (``0`` conv: plain, ``1`` conv after a pool: avgpool, none where channels change: option-A
     pad); ``se.fc1`` (SE, ratio from its width) or ``se.conv`` (ECA); BatchNorm when running
-    statistics are present, EvoNorm-S0 / FRN from their ``v`` / ``tau`` parameters, else GroupNorm;
+    statistics are present, EvoNorm-S0 / -B0 / FRN from their ``v`` / ``tau`` tensors, else GroupNorm;
     ``in_chans`` from the stem; classes from ``fc``/``head.fc``. Widths are read as they are
     (``wide_factor=1``); a width multiplier shows only in the widths it produces.
+    For the ``layerN.j`` layout also (:func:`_derive_v1`) the block type per stage, each block's inner
+    widths (``reduce_first``, or explicit ``out_channels``/``block_widths`` when no width rule fits),
+    ``conv_bias`` and ``down_kernel_size``.
 
     Raises:
         NotAResNet: the keys are not a ResNet that resnet-cli builds (the message says why).
@@ -147,6 +151,8 @@ def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[s
 
     preact = _layout(shapes)
     stages = _stages(shapes, preact)
+    if not preact:
+        return _derive_v1(shapes, stages, make_divisible)
     blocks = [b for stage in stages for b in stage]
     bottleneck = 2 * sum("conv3.weight" in b or "bn3.weight" in b or "norm3.weight" in b for b in blocks) > len(blocks)
     stem, stem_width, in_chans, _ = _stem(shapes, preact)
@@ -196,17 +202,114 @@ def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[s
         raise NotAResNet(str(exc)) from None
 
 
+def _is_bottleneck(block: dict) -> bool:
+    return "conv3.weight" in block or "bn3.weight" in block
+
+
+def _derive_v1(shapes: dict, stages: list[list[dict]], make_divisible) -> tuple[ResNetSpec, tuple[str, ...]]:
+    """:func:`derive_spec` for the post-activation layout (``layerN.j``): the block type of each stage,
+    each block's inner widths (so per-block ``block_widths`` of pruned nets, ``reduce_first``), conv
+    biases, the shortcut's kernel, and the rule (widths, groups, width per group) where it fits."""
+    kinds = ["bottleneck" if 2 * sum(map(_is_bottleneck, stage)) > len(stage) else "basic" for stage in stages]
+    stem, stem_width, in_chans, _ = _stem(shapes, False)
+    outs = [_stage_widths(stage, i, False, kind == "bottleneck", None)[0]
+            for i, (stage, kind) in enumerate(zip(stages, kinds))]
+    groups = _vote(first // c for stage, kind in zip(stages, kinds) if kind == "bottleneck" for b in stage
+                   for first in [_vote([_dim(b, "conv1.weight", 0), _dim(b, "bn1.weight", 0)])]
+                   for c in [_dim(b, "conv2.weight", 1)] if first and c and first % c == 0) or 1
+    inner = []  # per stage, per block: (first, mid) or (first,)
+    for stage, kind, out in zip(stages, kinds, outs):
+        rows = []
+        for b in stage:
+            if kind == "bottleneck":
+                first = _vote([_dim(b, "conv1.weight", 0), _dim(b, "bn1.weight", 0),
+                               (_dim(b, "conv2.weight", 1) or 0) * groups or None])
+                mid = _vote([_dim(b, "conv2.weight", 0), _dim(b, "bn2.weight", 0), _dim(b, "conv3.weight", 1)])
+                rows.append((first, mid))
+            else:
+                rows.append((_vote([_dim(b, "conv1.weight", 0), _dim(b, "bn1.weight", 0),
+                                    _dim(b, "conv2.weight", 1)]) or out,))
+        if any(w is None for row in rows for w in row):
+            raise NotAResNet(f"a block of stage {len(inner) + 1} has no convolution that shows its width")
+        inner.append(rows)
+    fields: dict[str, Any] = dict(block=kinds[0], stage_blocks=tuple(kinds) if len(set(kinds)) > 1 else (),
+                                  layers=tuple(map(len, stages)), stem=stem, stem_width=stem_width,
+                                  in_chans=in_chans, num_classes=_classes(shapes, False), naming="timm",
+                                  groups=groups)
+    undetermined = ["aa", "dilate", "input_size"]
+    if "bottleneck" in kinds:
+        undetermined.append("stride_in_1x1")
+    reduce = _vote(row[-1] // row[0] for stage in inner for row in stage if row[0] and row[-1] % row[0] == 0)
+    fields["reduce_first"] = reduce if reduce and all(
+        row[0] == row[-1] // reduce for stage in inner for row in stage) else 1
+    regular = _regular_widths(kinds, outs, inner, groups, fields["reduce_first"])
+    if regular is None:  # no width rule gives these widths: a pruned net, every width explicit
+        fields.update(widths=tuple(64 * 2 ** i for i in range(len(stages))), out_channels=tuple(outs),
+                      block_widths=tuple(w for stage in inner for row in stage for w in row), reduce_first=1)
+    else:
+        fields["widths"], fields["width_per_group"], exact = regular
+        if not exact:
+            undetermined.append("width_per_group")
+    if "maxpool.0.weight" in shapes:
+        fields["stem_pool"] = "conv"
+    else:
+        fields["stem_pool"] = "none" if stem == "3x3" else "max"
+        undetermined.append("stem_pool (max or none)")
+    fields["shortcut"] = _shortcut(stages, False, stem)
+    kernels = [len(s[0]["downsample.0.weight"]) == 4 and s[0]["downsample.0.weight"][-1]
+               for i, s in enumerate(stages) if i and s and "downsample.0.weight" in s[0]]
+    fields["down_kernel_size"] = (_vote(k for k in kernels if k) or 1) if fields["shortcut"] == "conv" else 1
+    fields["conv_bias"] = any(k.endswith(("conv1.bias", "conv2.bias", "conv3.bias")) for k in shapes
+                              if _V1.fullmatch(k))
+    blocks = [b for stage in stages for b in stage]
+    se = sum("se.fc1.weight" in b for b in blocks)
+    eca = sum("se.conv.weight" in b for b in blocks)
+    fields["attn"] = "se" if se and se >= eca else "eca" if eca else "none"
+    if fields["attn"] == "se":
+        hidden = [_vote(v for b in stage for v in (_dim(b, "se.fc1.weight", 0), _dim(b, "se.fc2.weight", 1)))
+                  for stage in stages]
+        fields["se_ratio"] = _se_ratio(outs, hidden, make_divisible)
+    fields["norm"] = _norm_kind(shapes)
+    try:
+        return ResNetSpec(**fields), tuple(undetermined)
+    except UsageError as exc:
+        raise NotAResNet(str(exc)) from None
+
+
+def _regular_widths(kinds, outs, inner, groups, reduce_first):
+    """(widths, width_per_group, exact) when the torchvision/timm rule gives every block's widths, else None."""
+    if any(kind == "bottleneck" and out % 4 for kind, out in zip(kinds, outs)):
+        return None
+    widths = tuple(out // 4 if kind == "bottleneck" else out for kind, out in zip(kinds, outs))
+    for kind, w, stage in zip(kinds, widths, inner):
+        if any(row != stage[0] for row in stage) or (kind == "basic" and stage[0] != (w // reduce_first,)):
+            return None
+        if kind == "bottleneck" and stage[0][0] != stage[0][1] // reduce_first:
+            return None
+    bottle = [(w, stage[0][1]) for kind, w, stage in zip(kinds, widths, inner) if kind == "bottleneck"]
+    wpg, exact = 64, True
+    if bottle:
+        try:
+            wpg, exact = _width_per_group(tuple(w for w, _ in bottle), [m for _, m in bottle], groups)
+        except NotAResNet:
+            return None
+    return widths, wpg, exact
 def _norm_kind(shapes: dict) -> str:
-    """The norm layer of a state_dict: BatchNorm (running statistics), EvoNorm-S0 (timm
-    ``EvoNorm2dS0``: ``weight``, ``bias``, ``v``), FRN (timm ``FilterResponseNormTlu2d``: ``weight``,
-    ``bias``, ``tau``), else GroupNorm (``weight`` and ``bias`` only), by majority over the norms."""
-    votes = Counter()
+    """The norm layer of a state_dict, from the tensors each norm module holds, by majority over the
+    modules: BatchNorm (``running_mean``), EvoNorm-B0 (``v`` and ``running_var``; timm ``EvoNorm2dB0``),
+    EvoNorm-S0 (``v`` only; timm ``EvoNorm2dS0``), FRN (``tau``; timm ``FilterResponseNormTlu2d``), else
+    GroupNorm (``weight`` and ``bias`` only)."""
+    held: dict[str, set] = {}
     for key in shapes:
-        if key.endswith(BN_BUFFERS[:2]):
+        module, _, leaf = key.rpartition(".")
+        held.setdefault(module, set()).add(leaf)
+    votes = Counter()
+    for leaves in held.values():
+        if "running_mean" in leaves:
             votes["batchnorm"] += 1
-        elif key.endswith(".v") and "norm" in key.rsplit(".", 2)[-2]:
-            votes["evonorm"] += 1
-        elif key.endswith(".tau") and "norm" in key.rsplit(".", 2)[-2]:
+        elif "v" in leaves:
+            votes["evonorm_b0" if "running_var" in leaves else "evonorm"] += 1
+        elif "tau" in leaves:
             votes["frn"] += 1
     return votes.most_common(1)[0][0] if votes else "groupnorm"
 
@@ -264,19 +367,24 @@ def layout_signature(spec: ResNetSpec) -> tuple:
     """Everything about ``spec`` that its state_dict keys and shapes show, and nothing else.
 
     Left out, because no parameter depends on them: ``aa``, ``dilate``, ``zero_init_last``, ``naming``,
-    ``input_size``, max-pool vs no stem pool (and its padding: ``fixed``, ``same``), the pool of a
-    pre-activation shortcut, weight standardisation (``conv``, ``conv_eps``), and ``se_ratio`` /
-    ``width_per_group`` / ``wide_factor`` beyond the widths they produce.
+    ``input_size``, ``stride_in_1x1``, max-pool vs no stem pool (and its padding: ``fixed``, ``same``),
+    the pool of a pre-activation shortcut, weight standardisation (``conv``, ``conv_eps``), and
+    ``se_ratio`` / ``width_per_group`` / ``wide_factor`` / ``reduce_first`` / ``widths`` beyond the widths
+    (and ECA kernels) they produce.
     """
-    from ...models.layers import deep_stem_widths, make_divisible
+    from ...models.layers import deep_stem_widths, eca_kernel_size, make_divisible
 
     s = spec
     stem = (*deep_stem_widths(s), s.stem_channels) if s.stem in ("deep", "tiered") else (s.stem_planes,)
-    inner = tuple(s.bottleneck_width(w) for w in s.stage_planes) if s.block == "bottleneck" else ()
+    inner = tuple(row for stage in s.block_inner_widths() for row in stage)
     se = tuple(make_divisible(c * s.se_ratio, 8, round_limit=0.0) for c in s.stage_channels) if s.attn == "se" else ()
+    eca = tuple(eca_kernel_size(w * (4 if b == "bottleneck" else 1))
+                for w, b in zip(s.stage_planes, s.block_types())) if s.attn == "eca" else ()
     shortcut = None if s.preact else s.shortcut
-    return (s.preact, s.block, s.layers, s.stage_channels, inner, s.groups if inner else 1, s.stem, stem,
-            s.stem_pool == "conv", shortcut, s.attn, se, s.norm, s.in_chans, s.num_classes)
+    down = s.down_kernel_size if s.shortcut == "conv" and len(s.layers) > 1 else 1
+    return (s.preact, s.block_types(), s.layers, s.stage_channels, inner,
+            s.groups if "bottleneck" in s.block_types() else 1, s.stem, stem, s.stem_pool == "conv", shortcut,
+            s.attn, se, eca, s.norm, s.in_chans, s.num_classes, s.conv_bias, down)
 
 
 def matching_variants(spec: ResNetSpec) -> tuple[str, ...]:
