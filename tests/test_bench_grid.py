@@ -208,6 +208,7 @@ def test_ctrl_c_in_a_case_keeps_the_finished_cases(tmp_path):
     ([TINY, "--channels-last=sideways"], "--channels-last"),
     ([TINY, "--sort", "speed"], "--sort"),
     ([TINY, "resnet20", "--reference", "nope"], "--reference"),
+    ([TINY, "resnet20", "--mode", "train", "--nproc", "2"], "--nproc measures one case"),
 ])
 def test_grid_usage_errors_exit_2(args, fragment):
     result = bench(*args, "--size", "32")
