@@ -161,6 +161,7 @@ def test_skips_takes_a_unet_spec_and_its_resize_decoder():
     (["summary", "unet(encoder=resnet18, attention=cbam)"], "attention='cbam' is not allowed for a U-Net"),
     (["summary", "unet(encoder=resnet33)"], "encoder='resnet33': unknown variant 'resnet33'"),
     (["summary", "unet(encoder=resnet(depth=19))"], "depth=19 has no standard block layout"),
+    (["summary", "unet(encoder=timm:resnet50)"], "a U-Net encoder must be a ResNet resnet-cli builds"),
     (["summary", "unet(encoder=resnet(depth=18)"], "unbalanced parentheses"),
     (["summary", "unet(decoder_channels=256-128-64-32)"], "or set depth=4"),
     (["summary", "unet(depth=6, decoder_channels=1-1-1-1-1-1)"], "depth=6 is not possible"),

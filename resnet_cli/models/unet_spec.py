@@ -274,6 +274,9 @@ def parse_unet(body: Optional[str], **overrides) -> UNetSpec:
             encoder = resolve(text)[1]
         except UsageError as exc:
             raise UsageError(f"encoder={text!r}: {exc}") from None
+        if not isinstance(encoder, ResNetSpec):  # the user's own module (file.py:factory, timm:NAME)
+            raise UsageError(f"encoder={text!r}: a U-Net encoder must be a ResNet resnet-cli builds (a variant "
+                             "name or resnet(...) spec), not a module of your own")
         changes["encoder"], changes["encoder_text"] = encoder_spec(encoder), text
     for key in ("depth", "classes", "in_chans"):
         if key in values:
