@@ -24,7 +24,10 @@ COLUMNS = ["variant", "device", "dtype", "channels_last", "compile_mode", "input
            # training steps (--mode train/both); the train_*/infer_* names are timm benchmark.py's
            "mode", "optimizer", "amp", "train_samples_per_sec", "train_step_time", "train_batch_size",
            "infer_samples_per_sec", "infer_step_time", "infer_batch_size", "param_count", "forward_ms",
-           "backward_ms", "optimizer_ms", "plan_peak_bytes", "step_peak_bytes", "plan_error_percent"]
+           "backward_ms", "optimizer_ms", "plan_peak_bytes", "step_peak_bytes", "plan_error_percent",
+           # the rest of the statistics, and GMACs of one image and the image side (timm's gmacs, img_size)
+           "latency_p25_ms", "latency_p75_ms", "latency_p90_ms", "latency_p99_ms", "latency_iqr_ms", "gmacs",
+           "infer_img_size"]
 NUMERIC = [c for c in COLUMNS if c not in ("variant", "device", "dtype", "channels_last", "compile_mode",
                                            "input_size", "complete", "mode", "optimizer", "amp")]
 _BAR_WIDTH = 40
@@ -53,6 +56,9 @@ def rows(report) -> list[dict]:
             "peak_memory_bytes": r.peak_memory_bytes, "peak_reserved_bytes": r.peak_reserved_bytes,
             "first_call_ms": r.first_call_ms, "compile_ms": r.compile_ms, "outliers": r.outliers,
             "complete": r.complete, **_train_columns(report, r),
+            "latency_p25_ms": lat.p25, "latency_p75_ms": lat.p75, "latency_p90_ms": lat.p90,
+            "latency_p99_ms": lat.p99, "latency_iqr_ms": lat.iqr, "gmacs": report.flops_per_image / 2 / 1e9,
+            "infer_img_size": report.input_size[-1],
         })
     return [{k: _sig(v) for k, v in row.items()} for row in out]
 

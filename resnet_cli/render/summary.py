@@ -107,7 +107,12 @@ def summary_table(s) -> list:
     plan = s.train.memory_plan if s.train is not None else s.memory_plan
     if plan is not None:
         _plan_rows(totals, plan)
-    return [LinesTable(title, header, cells, right), totals]
+    # on a terminal: stages (the network's children that have rows below them) bold, rows that do no
+    # multiply-accumulate dim, and a bar of each row's share of the MACs after "% MACs"
+    styles = ["bold" if r.depth == 1 and not r.is_leaf else "dim" if r.macs == 0 else "" for r in s.layers]
+    bars = [r.macs_percent / 100 for r in s.layers]
+    return [LinesTable(title, header, cells, right, styles=styles, bars=bars, bar_after=6, bar_header="share"),
+            totals]
 
 
 _HEADER = ["Layer", "Type", "Output shape", "Kernel/stride", "Params", "MACs", "% MACs", "RF", "Stride"]
