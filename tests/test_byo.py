@@ -359,23 +359,22 @@ def test_help_says_that_loading_a_file_runs_its_code():
 
 # ------------------------------------------------------------------ against the peers, when installed
 def _same_numbers(theirs, ours) -> None:
-    """Totals equal; every row both have equal by name (shape, params, MACs, RF, stride, calls); rows only
-    theirs has are parameter-free and cost nothing (timm's Identity placeholders and SE gate modules)."""
-    assert (theirs.total_params, theirs.trainable_params, theirs.macs, theirs.output_stride, theirs.macs_by_op) == \
-        (ours.total_params, ours.trainable_params, ours.macs, ours.output_stride, ours.macs_by_op)
-    assert (theirs.memory.param_bytes, theirs.memory.buffer_bytes) == (ours.memory.param_bytes, ours.memory.buffer_bytes)
+    """Totals and memory equal; every row equal by name (shape, params, MACs, RF, stride, calls), except
+    parameter-free placeholders the built-in network never calls (timm's drop_block Identity)."""
+    assert (theirs.total_params, theirs.trainable_params, theirs.macs, theirs.output_stride, theirs.macs_by_op,
+            theirs.memory) == (ours.total_params, ours.trainable_params, ours.macs, ours.output_stride,
+                               ours.macs_by_op, ours.memory)
     a = {r.name: (r.output_shape, r.params, r.macs, r.receptive_field, r.stride, r.calls) for r in theirs.layers}
     b = {r.name: (r.output_shape, r.params, r.macs, r.receptive_field, r.stride, r.calls) for r in ours.layers}
-    assert set(b) <= set(a) and all(a[name] == b[name] for name in b)
-    extra = [r for r in theirs.layers if r.name not in b]
-    assert all(r.params == 0 and r.macs == 0 and r.type in ("Identity", "Sigmoid") for r in extra)
+    assert set(a) == set(b)
+    differ = [r for r in ours.layers if a[r.name] != b[r.name]]
+    assert all(r.calls == 0 and r.params == 0 and r.macs == 0 and r.type == "Identity" for r in differ)
 
 
 def test_torchvision_resnet50_equals_the_builtin_number_for_number():
     pytest.importorskip("torchvision", reason="torchvision is not installed (CI installs only .[test])")
     theirs, ours = summarize("torchvision:resnet50"), summarize("resnet50")
     _same_numbers(theirs, ours)
-    assert len(theirs.layers) == len(ours.layers) and theirs.memory == ours.memory
 
 
 def test_timm_seresnext26d_equals_the_builtin_number_for_number():
@@ -383,9 +382,6 @@ def test_timm_seresnext26d_equals_the_builtin_number_for_number():
     theirs, ours = summarize("timm:seresnext26d_32x4d"), summarize("seresnext26d_32x4d")
     assert any("pretrained_cfg" in n for n in theirs.notes)
     _same_numbers(theirs, ours)
-    # timm's SE gate is a Sigmoid module, whose (N, C, 1, 1) output counts as an activation; ours is a function
-    gates = sum(4 * r.output_shape[1] for r in theirs.layers if r.type == "Sigmoid")
-    assert theirs.memory.activation_bytes - ours.memory.activation_bytes == gates > 0
 
 
 @pytest.mark.parametrize("name", ["resnet50", "seresnext26d_32x4d", "regnetx_002", "convnext_atto"])
