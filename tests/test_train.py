@@ -279,3 +279,20 @@ def test_parse_freeze_keeps_order_and_drops_repeats(items):
     assert parse_freeze(" , ".join(items)) == tuple(dict.fromkeys(items))
     with pytest.raises(UsageError, match="empty item"):
         parse_freeze(",".join(items) + ",")
+
+
+def test_attention_products_are_activation_gradients():
+    """In backward, attention's q @ k^T and attn @ v products read no weight but make no weight
+    gradient either: they count as input (activation) gradients; the linear layers' as weight gradients."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from nets_for_tests import make_tiny_vit
+
+    n, tokens, dim = 2, 64, 16
+    r = count_train_macs(make_tiny_vit(), (n, 3, 32, 32)).by_module["attn"]
+    linears = n * tokens * dim * 3 * dim + n * tokens * dim * dim   # qkv and proj
+    products = 2 * n * tokens * tokens * dim                         # q @ k^T and attn @ v (one head)
+    assert r["forward"] == linears + products and r["backward_weight"] == linears
+    assert r["backward_input"] == linears + 2 * products             # each product has two input gradients

@@ -10,7 +10,9 @@ How it is counted
 * ``aten.convolution_backward`` computes the input gradient and the weight gradient as its
   ``output_mask`` asks; each part is counted apart with FlopCounterMode's own formula (each costs the
   forward convolution's MACs). A backward matrix product that reads a weight is the input gradient
-  of a linear layer; one that does not is its weight gradient.
+  of a linear layer; one that reads none is a weight gradient when its result has the shape of a
+  trainable matrix of the module running it (W or W^T), else an input (activation) gradient, such as
+  attention's products.
 * Autograd leaves out what no one needs: the input batch does not require grad, so the stem's first
   convolution computes no input gradient; a frozen module (``requires_grad=False``) computes no
   weight gradient, and below the first trainable module nothing computes an input gradient.
@@ -199,9 +201,9 @@ class _TrainCounter(FlopCounterMode):
     """FlopCounterMode whose counts are split by kind (forward / backward w.r.t. input / w.r.t. weight)
     and attributed to modules by :class:`_Owners`."""
 
-    def __init__(self, owners: _Owners, weights: set):
+    def __init__(self, owners: _Owners, weights: set, weight_shapes: dict):
         super().__init__(display=False)
-        self.owners, self.weights = owners, weights
+        self.owners, self.weights, self.weight_shapes = owners, weights, weight_shapes
         self.split: dict[str, Counter] = defaultdict(Counter)
 
     def _add(self, kind: str, flops: int) -> None:
@@ -225,7 +227,9 @@ class _TrainCounter(FlopCounterMode):
                     self._add(kind, registry[func_packet](*new, **kwargs, out_val=out))
         elif func_packet in _MATMUL:
             reads_weight = any(_storage_key(a) in self.weights for a in args if isinstance(a, torch.Tensor))
-            self._add("backward_input" if reads_weight else "backward_weight",
+            owner = self.owners.current[-1] if self.owners.current else ""
+            makes_weight = not reads_weight and tuple(out.shape) in self.weight_shapes.get(owner, ())
+            self._add("backward_weight" if makes_weight else "backward_input",
                       registry[func_packet](*args, **kwargs, out_val=out))
         return out
 
@@ -265,8 +269,14 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
     done = freeze(model, frozen)
     model.train()
     weights = {_storage_key(p) for p in model.parameters()}
+    # a backward product that reads no weight is a weight gradient when it has the shape of a trainable
+    # matrix of the module running it (a linear layer's W or W^T); else it is an activation gradient
+    # (attention's q @ k^T and attn @ v)
+    weight_shapes = {name: {s for p in m.parameters(recurse=False) if p.requires_grad and p.dim() == 2
+                            for s in (tuple(p.shape), tuple(p.shape)[::-1])}
+                     for name, m in model.named_modules()}
     owners = _Owners(model)
-    counter = _TrainCounter(owners, weights)
+    counter = _TrainCounter(owners, weights, weight_shapes)
     x = torch.empty(input_shape, device="meta")
     try:
         try:

@@ -204,7 +204,7 @@ def verdict(plan) -> Optional[str]:
     if plan.gpu_memory_bytes is None:
         return None
     if plan.fits:
-        if plan.gpu_memory_bytes >= 1024 ** 3:
+        if plan.gpu_memory_bytes >= 1024 ** 3 and plan.peak_bytes >= 0.05 * 1024 ** 3:
             return f"fits: {plan.peak_bytes / 1024 ** 3:.1f} of {plan.gpu_memory_bytes / 1024 ** 3:.1f} GiB"
         return f"fits: {_gib(plan.peak_bytes)} of {_gib(plan.gpu_memory_bytes)}"
     tail = (f"the largest batch that fits is {plan.max_batch}" if plan.max_batch
