@@ -4,7 +4,8 @@ Measures resnet50 at 224x224, batch 64 and 256, in three settings -- fp32; bf16 
 bf16 + channels-last + torch.compile -- through the same Session the CLI uses (CUDA events,
 synchronisation, cudnn.benchmark, peak GEMM, max allocated/reserved memory), prints one table, then
 checks the CUDA-only paths: the out-of-memory retry (memory capped with
-``set_per_process_memory_fraction``) and the CLI's JSON on ``--device cuda``.
+``set_per_process_memory_fraction``), the CLI's JSON on ``--device cuda``, and data-parallel training
+(``bench --mode train --nproc N``: NCCL, one GPU per rank; with one GPU only ``--nproc 1``, said so).
 
 Train mode (``bench --mode train``): resnet50 at 224x224, batch 64 and 256, fp32 and bf16 AMP +
 channels-last, SGD with momentum, with the forward/backward/optimizer split; prints the measured peak
@@ -13,6 +14,7 @@ of a step (``max_memory_allocated``) next to the memory plan's and fails when th
 
     python3 benchmarks/gpu_check.py            # exit 0: all checks passed (or no CUDA device: skipped)
     python3 benchmarks/gpu_check.py --train    # the train-mode part only (about 2 minutes)
+    python3 benchmarks/gpu_check.py --ddp      # the --nproc part only (about 1 minute)
 
 Without a CUDA device it says so in one line and exits 0.
 """
@@ -61,6 +63,51 @@ def row(label: str, report, r) -> str:
             f"{human_bytes(r.peak_reserved_bytes)} | {r.first_call_ms:,.0f} | {r.iterations} |")
 
 
+def check_ddp(failures: list[str]) -> None:
+    """``bench --mode train --nproc N`` on the GPUs (NCCL, one GPU per rank, resnet50 batch 64 per rank): the
+    ranks' weights must be bit-identical afterwards and every rank must report its all-reduce. With one GPU
+    only ``--nproc 1`` can run (NCCL over one rank, no baseline): it says so and checks that."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    nproc = min(gpus, 8)
+    if gpus == 1:
+        print("DDP: this machine has one GPU, so --nproc N > 1 (one GPU per rank) cannot be checked here; "
+              "checking --nproc 1 (NCCL over one rank, the CUDA-event all-reduce timing)")
+    cmd = [sys.executable, "-m", "resnet_cli", "bench", "resnet50", "--mode", "train", "--device", "cuda",
+           "--nproc", str(nproc), "--batch", "64", "--iters", "20", "--timeout", "120", "--format", "json"]
+    env = dict(os.environ, RESNET_CLI_DDP_TEST_CHECKSUM="1")
+    try:
+        run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=240)
+    except subprocess.TimeoutExpired:
+        failures.append(f"DDP --nproc {nproc}: no answer within 240 s")
+        return
+    if run.returncode != 0:
+        failures.append(f"DDP --nproc {nproc}: exit {run.returncode}: {run.stderr.strip()[-300:]}")
+        return
+    data = json.loads(run.stdout)
+    ranks = data["ranks"]
+    if [r["rank"] for r in ranks] != list(range(nproc)) or data["backend"] != "nccl":
+        failures.append(f"DDP --nproc {nproc}: ranks {[r['rank'] for r in ranks]}, backend {data['backend']}")
+    if len({r["param_checksum"] for r in ranks}) != 1:
+        failures.append(f"DDP --nproc {nproc}: the ranks' weights differ after the steps (no all-reduce?)")
+    if any(r["allreduce"] is None or not 0 < r["allreduce"]["share"] <= 1 for r in ranks):
+        failures.append(f"DDP --nproc {nproc}: a rank without a plausible all-reduce share")
+    if [r["device"] for r in ranks] != [f"cuda:{i}" for i in range(nproc)]:
+        failures.append(f"DDP --nproc {nproc}: devices {[r['device'] for r in ranks]}, not cuda:LOCAL_RANK")
+    eff = data["scaling_efficiency"]
+    if nproc > 1 and not (eff is not None and 0 < eff <= 1.1):
+        failures.append(f"DDP --nproc {nproc}: scaling efficiency {eff} outside (0, 1.1]")
+    for r in ranks:
+        comm = r["allreduce"] or {}
+        print(f"DDP rank {r['rank']} ({r['device']}): {r['images_per_sec']:,.0f} images/s, step median "
+              f"{r['latency_ms']['median']:.2f} ms, all-reduce {comm.get('latency_ms', {}).get('median', 0):.2f} ms "
+              f"({100 * comm.get('share', 0):.1f}%) over {comm.get('buckets')} buckets")
+    base = data["baseline"]
+    print(f"DDP total {data['images_per_sec']:,.0f} images/s on {nproc} GPU(s)"
+          + (f"; one process {base['images_per_sec']:,.0f}; scaling efficiency {100 * eff:.1f}%" if base else ""))
+
+
 def train_check(failures: list[str]) -> None:
     """bench --mode train on resnet50: throughput, the phase split, and measured peak vs the plan."""
     from resnet_cli.bench.memory import human_bytes
@@ -100,8 +147,8 @@ def main() -> int:
 
     start = time.monotonic()
     failures: list[str] = []
-    if "--train" in sys.argv[1:]:
-        train_check(failures)
+    if "--train" in sys.argv[1:] or "--ddp" in sys.argv[1:]:
+        (train_check if "--train" in sys.argv[1:] else check_ddp)(failures)
         print(f"total {time.monotonic() - start:.0f} s; " + ("all checks passed" if not failures else "FAILED:"))
         for f in failures:
             print(f"  - {f}")
@@ -158,6 +205,7 @@ def main() -> int:
         r = data["results"][0]
         print(f"CLI --device cuda: batch 32 median {r['latency_ms']['median']:.3f} ms, "
               f"{r['images_per_sec']:,.0f} images/s, device {data['environment']['device_name']}")
+    check_ddp(failures)
     print(f"total {time.monotonic() - start:.0f} s; " + ("all checks passed" if not failures else "FAILED:"))
     for f in failures:
         print(f"  - {f}")

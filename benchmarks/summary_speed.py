@@ -6,6 +6,8 @@
     ``import torch, torchinfo; torchinfo.summary(resnet50, (1, 3, 224, 224))`` (goal: ratio <= 1.25).
     torchvision is not installed here, so the peer builds its resnet50 with
     ``resnet_cli.build_model("resnet50")`` (torchvision's architecture and initialisation) on the CPU.
+(c) the layer table of resnet152 (422 rows) rendered for a colour terminal (bold stages, dim zero-MAC
+    rows, share bars) against the plain text a pipe gets, in this process (goal: ratio <= 1.25).
 
 Each command runs in a fresh interpreter, in alternating rounds so that a drifting machine affects
 both sides alike; the printed figures are medians over rounds. Peak memory is the child's
@@ -71,7 +73,7 @@ def load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per measurement (default 5)")
-    parser.add_argument("--only", choices=("a", "b"), help="run one of the two measurements")
+    parser.add_argument("--only", choices=("a", "b", "c"), help="run one of the measurements")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {load()}")
 
@@ -94,7 +96,35 @@ def main() -> None:
               f"median {statistics.median(peer):.2f} s; ratio {ratio:.2f} "
               f"[goal <= 1.25: {'met' if ratio <= 1.25 else 'MISSED'}]")
         print(f"    rounds ours: {', '.join(f'{t:.2f}' for t in ours)}; peer: {', '.join(f'{t:.2f}' for t in peer)}")
+    if args.only in (None, "c"):
+        ratio, fancy, plain = terminal_render(args.rounds)
+        print(f"(c) resnet152 layer table: colour terminal {fancy * 1e3:.1f} ms, plain {plain * 1e3:.1f} ms (medians); "
+              f"ratio {ratio:.2f} [goal <= 1.25: {'met' if ratio <= 1.25 else 'MISSED'}]")
     print(load())
+
+
+def terminal_render(rounds: int) -> tuple[float, float, float]:
+    """(terminal / plain, terminal s, plain s): median render times of the summary table, alternating."""
+    import io
+    import time
+
+    sys.path.insert(0, str(ROOT))
+    from rich.console import Console
+
+    from resnet_cli import summarize
+    from resnet_cli.render.summary import summary_table
+
+    s = summarize("resnet152", 224)
+    times = {True: [], False: []}
+    for _ in range(max(rounds, 3)):
+        for fancy in (True, False):
+            con = Console(file=io.StringIO(), width=200, force_terminal=fancy, color_system="truecolor" if fancy else None)
+            t0 = time.perf_counter()
+            for r in summary_table(s):
+                con.print(r, crop=False)
+            times[fancy].append(time.perf_counter() - t0)
+    fancy, plain = statistics.median(times[True]), statistics.median(times[False])
+    return fancy / plain, fancy, plain
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = ["build_model", "get_spec", "summarize", "compare", "encoder_stages", "decoder_plan", "__version__"]
+# bench(network, ...), the Python API of ``resnet-cli bench``: ``from resnet_cli.bench import bench``
+# (``resnet_cli.bench`` is the timing package, so the name cannot be re-exported here as well).
 
 
 def __getattr__(name: str):

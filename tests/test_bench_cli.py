@@ -22,7 +22,7 @@ from resnet_cli.cli import app
 TINY = "resnet(depth=10, widths=8-16-32-64)"
 FAST = ["--size", "32", "--iters", "3", "--warmup", "1", "--threads", "1"]
 REPO = Path(__file__).resolve().parents[1]
-LATENCY_KEYS = {"median", "mean", "std", "p5", "p95", "min", "max"}
+LATENCY_KEYS = {"median", "mean", "std", "p5", "p25", "p75", "p90", "p95", "p99", "iqr", "min", "max"}
 
 
 def bench(*args):
@@ -52,7 +52,8 @@ def test_json_has_the_documented_keys(json_run):
     for r in data["results"]:
         lat = r["latency_ms"]
         assert set(lat) == LATENCY_KEYS
-        assert lat["min"] <= lat["p5"] <= lat["median"] <= lat["p95"] <= lat["max"]
+        assert lat["min"] <= lat["p5"] <= lat["p25"] <= lat["median"] <= lat["p75"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+        assert lat["iqr"] == pytest.approx(lat["p75"] - lat["p25"])
         assert r["iterations"] == 3 and r["complete"] is True and r["first_call_ms"] > 0
         assert r["images_per_sec"] == pytest.approx(r["batch_size"] / (lat["median"] / 1e3), rel=1e-9)
         assert r["flops"] == r["batch_size"] * data["flops_per_image"]

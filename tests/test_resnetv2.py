@@ -124,7 +124,7 @@ def test_weight_std_is_counted_apart_and_engines_agree():
     assert set(plain.by_op) == {"conv"} and "weight_std" in plain.seen
 
 
-@pytest.mark.parametrize("norm", ["evonorm", "frn"])
+@pytest.mark.parametrize("norm", ["evonorm", "frn", "evonorm_b0"])
 def test_self_activated_norms_in_every_analysis_pass(norm):
     """Summary (empty-batch walk), skips (empty-batch probes) and both MAC engines run EvoNorm / FRN."""
     from resnet_cli.analysis.flops import count_macs
@@ -173,7 +173,7 @@ from hypothesis import strategies as st  # noqa: E402
 _v2 = st.fixed_dictionaries({
     "block": st.sampled_from(["basic", "bottleneck"]), "layers": st.lists(st.integers(1, 2), min_size=1, max_size=3),
     "stem": st.sampled_from(["7x7", "deep", "tiered", "3x3"]), "stem_pool": st.sampled_from(["max", "none", "fixed", "same"]),
-    "norm": st.sampled_from(["batchnorm", "groupnorm", "evonorm", "frn"]), "conv": st.sampled_from(["plain", "std"]),
+    "norm": st.sampled_from(["batchnorm", "groupnorm", "evonorm", "frn", "evonorm_b0"]), "conv": st.sampled_from(["plain", "std"]),
     "wide_factor": st.integers(1, 2), "shortcut": st.sampled_from(["conv", "avgpool"]),
     "side": st.integers(17, 70),
 })
@@ -201,3 +201,48 @@ def test_fuzz_v2_specs_round_trip_build_and_take_empty_batches(kw):
     with torch.no_grad():
         empty_out = empty_cpu_copy(model).eval()(torch.empty(0, 3, side, side))
     assert tuple(meta_out.shape) == (2, 3) and tuple(empty_out.shape) == (0, 3)
+
+
+def test_evonorm_b0_matches_its_definition():
+    """EvoNorm-B0 (Liu et al. 2020; timm EvoNorm2dB0, eps 1e-3): eval mode divides by the larger of the
+    running batch std and v*x + instance std; training updates running_var with the unbiased batch
+    variance at momentum 0.1; an empty training batch leaves it. (Its whole network, resnetv2_50d with
+    timm's EvoNorm2dB0, was checked against timm's float64 fingerprint outside this repository.)"""
+    from resnet_cli.models.layers import EvoNorm2dB0
+
+    torch.manual_seed(0)
+    norm = EvoNorm2dB0(4).double()
+    with torch.no_grad():
+        norm.v.uniform_(0.5, 1.5), norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, 4, 5, 5, dtype=torch.float64)
+    shape = (1, -1, 1, 1)
+    left = (norm.running_var + 1e-3).sqrt().view(shape)
+    # the instance std in float32, as timm computes it (x.float().var), whatever the input dtype
+    right = x * norm.v.view(shape) + (x.float().var(dim=(2, 3), unbiased=False, keepdim=True) + 1e-3).sqrt().double()
+    expected = x / torch.maximum(left, right) * norm.weight.view(shape) + norm.bias.view(shape)
+    assert torch.allclose(norm.eval()(x), expected, rtol=1e-12, atol=1e-12)
+    before = norm.running_var.clone()
+    norm.train()(x)
+    n = 3 * 5 * 5
+    assert torch.allclose(norm.running_var, 0.9 * before + 0.1 * x.var(dim=(0, 2, 3), unbiased=False) * n / (n - 1))
+    after = norm.running_var.clone()
+    assert norm(torch.empty(0, 4, 5, 5, dtype=torch.float64)).shape == (0, 4, 5, 5)
+    assert torch.equal(norm.running_var, after)
+
+
+def test_fvcore_sees_the_convolution_after_the_standardisation_on_a_real_batch():
+    """On a real (non-empty) batch, fvcore's jit trace of a StdConv2d holds aten::batch_norm over the
+    weight, then aten::_convolution on the standardised weight: the conv counts as a conv."""
+    import warnings
+
+    from resnet_cli.models.layers import StdConv2d
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis
+
+        conv = StdConv2d(8, 16, 3, padding=1, bias=False)
+        analysis = FlopCountAnalysis(conv, torch.zeros(1, 8, 10, 10)).unsupported_ops_warnings(False)
+        by_op = analysis.by_operator()
+    assert by_op["conv"] == 16 * 8 * 9 * 10 * 10 and by_op["batch_norm"] > 0

@@ -37,7 +37,7 @@ REFERENCE = ([(n, 224, r, "macs_224") for n, r in TORCHVISION.items()]
 SUMMARY_KEYS = {"schema_version", "variant", "spec", "input_size", "total_params", "trainable_params",
                 "non_trainable_params", "macs", "flops", "count", "engine", "counted_ops", "zero_ops",
                 "data_movement_ops", "macs_by_op", "note", "output_stride", "memory", "layers",
-                "mode", "train", "memory_plan"}  # the last three: --pass train / the memory plan (null here)
+                "mode", "train", "memory_plan", "notes"}  # the last three: --pass train / the memory plan (null here)
 LAYER_KEYS = set(LAYER_COLUMNS) | set(TRAIN_COLUMNS)
 runner = CliRunner()
 

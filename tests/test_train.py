@@ -269,3 +269,13 @@ def test_bench_max_batch_in_train_mode_uses_the_plan_on_cpu(monkeypatch):
     report = session_module.Session(cfg).run()
     assert [(r.batch_size, r.mode) for r in report.results] == [(6, "train")]
     assert report.results[0].plan_peak_bytes == need
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(["stem", "layer1", "layer2", "head", "layer3.0.conv1"]), min_size=1, max_size=5))
+def test_parse_freeze_keeps_order_and_drops_repeats(items):
+    from resnet_cli.analysis.training import parse_freeze
+
+    assert parse_freeze(" , ".join(items)) == tuple(dict.fromkeys(items))
+    with pytest.raises(UsageError, match="empty item"):
+        parse_freeze(",".join(items) + ",")

@@ -86,7 +86,7 @@ DATA_MOVEMENT = frozenset({
     "view", "reshape", "_unsafe_view", "flatten", "t", "transpose", "permute", "slice", "select", "pad",
     "clone", "copy", "contiguous", "expand", "unsqueeze", "squeeze", "empty", "detach", "alias", "to",
     "_to_copy", "cat", "stack", "size", "Int", "ScalarImplicit", "NumToTensor", "dropout", "split", "chunk",
-    "narrow", "as_strided", "lift_fresh", "zeros", "ones", "full", "type_as",
+    "narrow", "as_strided", "lift_fresh", "zeros", "ones", "full", "type_as", "expand_as", "reshape_as",
 })
 
 # aten op names (dispatcher ``aten.x.overload`` or jit ``aten::x``, in-place ``_`` removed) -> family

@@ -13,6 +13,9 @@ skip; its last step does the same against the input, because a segmentation outp
 input's size. ``upsample`` (``interpolate(scale_factor=2)`` or a stride-2 transposed conv) needs the
 two sizes to be equal; ``resize`` (interpolate to the skip's size, as newer segmentation libraries
 do) always runs, and is exact only when every resize factor is a whole number.
+
+For a network that is not a ResNetSpec (the user's module) the stages come from
+:mod:`.module_stages` (its own ``feature_info``, or found by stride); the notes say which were chosen.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Callable, Optional, Union
 
 from ..errors import UsageError
 from ..models import ResNetSpec, input_hw, resolve
+from ..models.external import ModuleSource, is_source
 from ..models.parse import dilate_for_output_stride
 
 DECODERS = ("upsample", "resize")
@@ -39,7 +43,7 @@ class StageRecord:
             ``stages.0``); ``""`` for the input.
         channels, height, width: the map is (N, channels, height, width).
         stride: cumulative stride, input pixels between neighbouring outputs.
-        receptive_field: theoretical receptive field side in input pixels.
+        receptive_field: theoretical receptive field side in input pixels (None when not known).
     """
 
     name: str
@@ -48,7 +52,7 @@ class StageRecord:
     height: int
     width: int
     stride: int
-    receptive_field: int
+    receptive_field: Optional[int]
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,8 @@ class EncoderStages:
     The ``decoder_*`` and ``plan_*`` fields are filled for a U-Net (``skips --decoder-channels`` or a
     ``unet(...)`` spec) by :func:`.decoder_plan.unet_stages`, else None: ``decoder_plan`` one row per
     decoder block, deepest first; ``decoder_head`` the segmentation head; ``decoder_totals`` params and
-    conv + linear MACs (batch 1); ``plan_spec`` the ``unet(...)`` string of the network traced.
+    conv + linear MACs (batch 1); ``plan_spec`` the ``unet(...)`` string of the network traced. ``notes``: how the stages were
+    found when the network is not a ResNetSpec (:mod:`.module_stages`), and anything else inferred.
     """
 
     variant: str
@@ -144,6 +149,7 @@ class EncoderStages:
     decoder_totals: Optional[object] = None
     plan_spec: Optional[str] = None
     plan_note: Optional[str] = None
+    notes: tuple[str, ...] = ()
 
 
 def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[int, int], None] = None, *,
@@ -153,7 +159,9 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
     """The encoder stages of a network for a (1, C, H, W) input, and the U-Net decoder check.
 
     Args:
-        variant: a variant name, spec string or :class:`ResNetSpec`.
+        variant: a variant name, spec string or :class:`ResNetSpec`; or a ``file.py:factory`` /
+            ``timm:NAME`` text, ``ModuleSource`` or ``torch.nn.Module``, whose stages are inferred
+            (see the module docstring; ``size`` may then be (C, H, W)).
         size: H, (H, W) or ``"HxW"`` in pixels; default the variant's input size.
         in_chans: input channels (overrides the variant's).
         output_stride: 32, 16 or 8 (only values the network can reach); the later stages replace
@@ -168,7 +176,12 @@ def encoder_stages(variant: Union[str, ResNetSpec], size: Union[int, str, tuple[
         UsageError: unknown variant, bad size / output stride / depth / decoder, or an input on which
             the network's own forward pass fails (the message names the layer and the nearest size
             that works).
+        RuntimeFailure: a module's factory or forward pass raised.
     """
+    if isinstance(variant, ModuleSource) or is_source(variant) or hasattr(variant, "named_modules"):
+        from .module_stages import module_encoder_stages
+
+        return module_encoder_stages(variant, size, in_chans, output_stride, depth, decoder, name)
     if isinstance(variant, ResNetSpec):
         display, spec = variant.to_string(), variant.replace(in_chans=in_chans) if in_chans else variant
     else:
@@ -250,13 +263,17 @@ class _Probe:
     found are confirmed on the full network; if either ever disagrees, the full network is searched.
     """
 
-    def __init__(self, spec: ResNetSpec, full, levels: list[StageRecord], decoder: str):
+    def __init__(self, spec: Optional[ResNetSpec], full, levels: list[StageRecord], decoder: str):
         import torch
         from ..models import build_model
         from .trace import empty_cpu_copy
 
         self.levels, self.decoder, self.full = levels, decoder, empty_cpu_copy(full).eval()
         self.modules = [s.module for s in levels[1:]]
+        self._flags: dict[tuple[int, int], tuple[bool, bool]] = {}
+        if spec is None:  # not a ResNet: no cut network to stand in for it
+            self.model = self.full
+            return
         with torch.device("meta"):
             cut = empty_cpu_copy(build_model(spec.replace(layers=(1,) * len(spec.layers)))).eval()
         same = self.sizes(cut, levels[0].height, levels[0].width) == [(s.height, s.width) for s in levels]

@@ -31,10 +31,11 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from ..errors import UsageError
+from ..errors import RuntimeFailure, UsageError
 from ..limits import MAX_BATCH, check_int
-from ..models import ResNetSpec, build_model, input_hw, resolve
+from ..models import ResNetSpec, build_model, input_hw
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
+from .network import check_forward, first_rf_note, inferred_output_stride, network_hw, open_network
 from .trace import GLOBAL, tensors, trace
 
 DTYPE, BYTES_PER_ELEMENT = "float32", 4  # the input; parameters and activations use their own
@@ -63,6 +64,8 @@ class LayerRecord:
         forward_macs, backward_input_macs, backward_weight_macs, optimizer_macs, saved_bytes: with
             ``--pass train`` only (else None): the training step's MACs of the module (submodules
             included; see :mod:`.training`) and the bytes it saves for backward (:mod:`.memory_plan`).
+        receptive_field_note: why ``receptive_field`` and ``stride`` are not known here (``after
+            aten::lstm in rnn``: an op outside the RF rule ran before), else None.
     """
 
     name: str
@@ -84,6 +87,7 @@ class LayerRecord:
     backward_weight_macs: Optional[int] = None
     optimizer_macs: Optional[int] = None
     saved_bytes: Optional[int] = None
+    receptive_field_note: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,8 @@ class Summary:
             as 0 MACs under ``count``, and data movement (0 by definition).
         macs_by_op: op family -> MACs.
         note: one line saying what was counted.
-        output_stride: input pixels per pixel of the last feature map.
+        output_stride: input pixels per pixel of the last feature map (for a module that is not a
+            ResNetSpec: the largest cumulative stride traced; None when not known).
         memory: see :class:`MemoryEstimate`.
         layers: the rows, in call order (parents before children).
         mode: ``eval`` (one forward pass) or ``train`` (``--pass train``).
@@ -130,6 +135,8 @@ class Summary:
             its MACs and memory plan); None otherwise.
         memory_plan: with ``--pass eval`` and ``dtype``/``gpu_memory``: the inference memory plan
             (``analysis.memory_plan.MemoryPlan``); None otherwise.
+        notes: what was inferred or could not be computed (the input size chosen for a module, a
+            receptive field that stopped), one line each.
     """
 
     variant: str
@@ -147,23 +154,27 @@ class Summary:
     data_movement_ops: tuple[str, ...]
     macs_by_op: dict[str, int]
     note: str
-    output_stride: int
+    output_stride: Optional[int]
     memory: MemoryEstimate
     layers: tuple[LayerRecord, ...]
     mode: str = "eval"
     train: Optional[object] = None
     memory_plan: Optional[object] = None
+    notes: tuple[str, ...] = ()
 
 
-def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int = 1, depth: Optional[int] = None,
-              count: str = "conv-linear", engine: str = "fvcore", *, label: Optional[str] = None,
-              mode: str = "eval", optimizer: str = "sgd", dtype: Optional[str] = None, amp: Optional[str] = None,
-              channels_last: bool = False, freeze: Optional[str] = None,
+def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=None, batch: int = 1,
+              depth: Optional[int] = None, count: str = "conv-linear", engine: str = "fvcore", *,
+              label: Optional[str] = None, mode: str = "eval", optimizer: str = "sgd", dtype: Optional[str] = None,
+              amp: Optional[str] = None, channels_last: bool = False, freeze: Optional[str] = None,
               gpu_memory: Optional[int] = None) -> Summary:
-    """Summarize a variant name, spec string or :class:`ResNetSpec` at (batch, C, H, W).
+    """Summarize a variant name, spec string, :class:`ResNetSpec`, ``file.py:factory`` / ``timm:NAME``
+    text (:mod:`resnet_cli.models.external`) or ``torch.nn.Module`` at (batch, C, H, W).
 
     Args:
-        input_size: H, (H, W) or ``"HxW"``; default: the variant's own input size.
+        input_size: H, (H, W) or ``"HxW"``; for a module also (C, H, W) (default: what the module
+            tells, else its first conv's in_channels and 224 x 224, said in ``notes``); default: the
+            variant's own input size.
         batch: N >= 1. depth: keep rows down to this depth (None: all); deeper rows fold into their parent.
         count: ``conv-linear`` (torchvision's convention) or ``all`` (see :mod:`.flops`).
         engine: ``fvcore`` (traces an empty batch: any size) or ``torch`` (FlopCounterMode on the meta
@@ -179,9 +190,10 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
     Raises:
         UsageError: an unknown variant, a bad size, batch, depth, count or engine, or an input the
             network cannot take (the first failing layer and the nearest size that works).
+        RuntimeFailure: a module's factory or forward pass raised (see :func:`.network.check_forward`).
     """
-    name, spec = _resolve(name_or_spec)
-    h, w = input_hw(spec, input_size)
+    net = open_network(name_or_spec, name=label, input_size=input_size)
+    h, w = network_hw(net, input_size)
     if not isinstance(batch, int) or batch < 1:
         raise UsageError(f"batch {batch!r} must be a positive integer (1 or more)")
     check_int("batch", batch, 1, MAX_BATCH)
@@ -195,22 +207,43 @@ def summarize(name_or_spec: Union[str, ResNetSpec], input_size=None, batch: int 
     if mode == "train" and count != "conv-linear":
         raise UsageError("--pass train counts convolutions and linear layers (forward and backward); "
                          "--count all applies to --pass eval")
-    with torch.device("meta"):
-        model = build_model(spec)
-    result = _summarize_model(model, label or name, spec.to_string(), (batch, spec.in_chans, h, w),
-                              depth, count, engine, spec.output_stride)
+    shape = (batch, net.in_chans, h, w)
+    check_forward(net, shape)
+    notes = net.notes
+    output_stride = net.spec.output_stride if net.spec is not None else None
+    try:
+        summary = _summarize_model(net.model, net.name, net.spec_string, shape, depth, count, engine, output_stride)
+    except RuntimeFailure as err:
+        if not _fvcore_cannot_batch(net, engine, err):
+            raise
+        summary = _summarize_model(net.model, net.name, net.spec_string, shape, depth, count, "torch", output_stride)
+        notes += (FVCORE_FALLBACK,)
+    result = dataclasses.replace(summary, notes=notes + summary.notes)
     if mode == "eval" and dtype is None and gpu_memory is None:
         return result
     from .train_summary import train_plan, train_summary
 
+    rebuild = _rebuild(net)
     precision = dict(dtype=dtype or "fp32", amp=amp, channels_last=channels_last, gpu_memory=gpu_memory)
     if mode == "eval":
-        plan = train_plan(lambda: build_model(spec), result.input_size, mode="eval", **precision)
+        plan = train_plan(rebuild, result.input_size, mode="eval", **precision)
         return dataclasses.replace(result, memory_plan=plan)
-    train, fields = train_summary(model, lambda: build_model(spec), result.input_size, optimizer=optimizer,
+    train, fields = train_summary(net.model, rebuild, result.input_size, optimizer=optimizer,
                                   freeze=freeze, **precision)
     layers = tuple(dataclasses.replace(r, **fields.get(r.name, {})) for r in result.layers)
     return dataclasses.replace(result, mode="train", train=train, layers=layers)
+
+
+def _rebuild(net):
+    """Builds ``net``'s module again (the memory plan calls it under FakeTensorMode): the spec's builder,
+    or the user's factory; a module handed to the API is copied."""
+    import copy
+
+    if net.spec is not None:
+        return lambda: build_model(net.spec)
+    if net.source is not None and net.source.kind != "object":
+        return net.source.build
+    return lambda: copy.deepcopy(net.model)
 
 
 @dataclass(frozen=True)
@@ -243,10 +276,12 @@ class Comparison:
     variants: tuple[CompareRecord, ...]
 
 
-def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Comparison:
+def compare(names: Sequence[Union[str, ResNetSpec, torch.nn.Module]], input_size=None) -> Comparison:
     """Params, MACs at ``input_size`` (default: each variant's own), conv layers, stage channels,
     output stride and default input size of each variant (built on the meta device; MACs by fvcore on an
-    empty batch, :func:`.flops.conv_linear_macs`).
+    empty batch, :func:`.flops.conv_linear_macs`). A network that is not a ResNetSpec (a module, a
+    ``file.py:factory`` text) gets its stage channels and output stride from the trace (the stages of
+    :func:`.stages.encoder_stages`: the last module at each cumulative stride).
 
     Raises:
         UsageError: no variants, an unknown variant, a bad size, or a size a variant cannot take.
@@ -255,28 +290,45 @@ def compare(names: Sequence[Union[str, ResNetSpec]], input_size=None) -> Compari
         raise UsageError("compare needs at least one variant, e.g. 'resnet-cli compare resnet18 resnet50'")
     rows = []
     for item in names:
-        name, spec = _resolve(item)
-        h, w = input_hw(spec, input_size)
-        with torch.device("meta"):
-            model = build_model(spec)
-        macs = conv_linear_macs(model, (1, spec.in_chans, h, w))
+        net = open_network(item)
+        h, w = network_hw(net, input_size)
+        model, shape = net.model, (1, net.in_chans, h, w)
+        check_forward(net, shape)
+        try:
+            macs = conv_linear_macs(model, shape)
+        except RuntimeFailure as err:
+            if not _fvcore_cannot_batch(net, "fvcore", err):
+                raise
+            macs = count_macs(model, shape, "conv-linear", "torch").macs
         convs = sum(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
-        rows.append(CompareRecord(name, sum(p.numel() for p in model.parameters()), macs, 2 * macs, (h, w),
-                                  tuple(spec.input_size), convs, tuple(spec.stage_channels), spec.output_stride))
+        if net.spec is not None:
+            channels, stride = tuple(net.spec.stage_channels), net.spec.output_stride
+        else:
+            from .module_stages import module_stages
+
+            stages = module_stages(model, trace(model, shape), h, w, net.in_chans)[0][1:]
+            channels, stride = tuple(s.channels for s in stages), max((s.stride for s in stages), default=1)
+        rows.append(CompareRecord(net.name, sum(p.numel() for p in model.parameters()), macs, 2 * macs, (h, w),
+                                  tuple(net.input_size), convs, channels, stride))
     note = ("MACs: convolutions and linear layers only (torchvision's convention), batch 1, "
             "counted by fvcore; FLOPs = 2 x MACs")
     return Comparison(note, tuple(rows))
 
 
 # ------------------------------------------------------------------------------------ internals
-def _resolve(name_or_spec) -> tuple[str, ResNetSpec]:
-    if not isinstance(name_or_spec, str):  # a ResNetSpec, or another network's spec (UNetSpec)
-        return "custom", name_or_spec
-    return resolve(name_or_spec)
+FVCORE_FALLBACK = ("MACs by the torch engine (FlopCounterMode): fvcore's empty-batch trace cannot find the batch "
+                   "of this module (a tensor whose first dimension is not the batch, such as an LSTM's "
+                   "(layers, N, hidden) state)")
+
+
+def _fvcore_cannot_batch(net, engine: str, err: Exception) -> bool:
+    """Whether fvcore failed only because a traced tensor of a user's module has no leading batch."""
+    return net.spec is None and engine == "fvcore" and "reads the batch from the first dimension" in str(err)
 
 
 def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape: tuple[int, int, int, int],
-                     depth: Optional[int], count: str, engine: str, output_stride: int) -> Summary:
+                     depth: Optional[int], count: str, engine: str, output_stride: Optional[int]) -> Summary:
+    """The summary of ``model`` at ``shape`` (N, C, H, W); ``output_stride`` None: inferred from the trace."""
     walk = _walk(model, shape)
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
@@ -290,9 +342,12 @@ def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape:
     input_bytes = math.prod(shape) * BYTES_PER_ELEMENT
     memory = MemoryEstimate(DTYPE, input_bytes, param_bytes, buffer_bytes, walk.activation_bytes,
                             input_bytes + 4 * param_bytes + buffer_bytes + walk.activation_bytes)
+    if output_stride is None:
+        output_stride = inferred_output_stride(walk.traced)
+    rf_note = first_rf_note(walk.traced)
     return Summary(name, spec_string, shape, total, trainable, total - trainable, macs.macs, 2 * macs.macs,
                    count, macs.engine, counted, zero, moved, macs.by_op, _note(count, counted, zero, moved),
-                   output_stride, memory, layers)
+                   output_stride, memory, layers, notes=(rf_note,) if rf_note else ())
 
 
 def _note(count: str, counted, zero, moved) -> str:
@@ -342,8 +397,14 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
                 kept[id(base)] = base
                 walk.activation_bytes += shape[0] * math.prod(t.shape[1:]) * t.element_size()
 
+        entered: dict[str, int] = {}  # first entry order: torchinfo misplaces modules shared across parents
+
+        def enter(module, args):
+            entered.setdefault(names[module], len(entered))
+
         leaves = [m for m in empty.modules() if next(m.children(), None) is None]
         handles = [m.register_forward_hook(count_bytes) for m in leaves]
+        handles += [m.register_forward_pre_hook(enter) for m in empty.modules()]
         try:
             stats = torchinfo.summary(empty, input_data=[x], device=x.device, verbose=0, mode="eval")
         except RuntimeError as err:  # torchinfo wraps the network's own error
@@ -359,7 +420,9 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
             done.add(info.module)
             out = tuple(info.output_size) if info.output_size else None
             out = (shape[0], *out[1:]) if out else None
-            walk.rows.append(_Row(names[info.module], info.depth, info.class_name, out))
+            name = names[info.module]
+            walk.rows.append(_Row(name, name.count(".") + 1, info.class_name, out))
+        walk.rows.sort(key=lambda row: entered.get(row.name, len(entered)))
         for m, name in names.items():  # modules the forward pass never ran still own parameters
             if m not in done:
                 walk.rows.append(_Row(name, name.count(".") + 1, type(m).__name__, None))
@@ -421,10 +484,12 @@ def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optiona
         rf, stride = (traced.receptive_field, traced.stride) if traced else (GLOBAL, GLOBAL)
         macs = sum(by_module.get(row.name, {}).values())
         kernel = _pair(getattr(m, "kernel_size", None))
-        records.append(LayerRecord(row.name, row.type, row.depth, row.output_shape, kernel,
+        shape = row.output_shape or (traced.output_shape if traced else None)  # torchinfo misses some shared-module parents
+        records.append(LayerRecord(row.name, row.type, row.depth, shape, kernel,
                                    _pair(getattr(m, "stride", None)) if kernel else None, own[row.name],
                                    own_trainable[row.name], macs, percent(macs), rf, stride,
-                                   traced.calls if traced else 0, True))
+                                   traced.calls if traced else 0, True,
+                                   receptive_field_note=traced.rf_note if traced else None))
         open_rows.append((row.name, row.depth))
     while open_rows:
         close(*open_rows.pop())

@@ -8,6 +8,15 @@ affect one output element. A k x k op with dilation d and stride s maps ``(rf, j
 add) the larger RF wins. Global pooling makes the RF the whole input (``None``). Channel
 attention (SE, ECA) multiplies a feature map by a globally pooled gate; the gate re-weights channels
 and is not counted as spatial context, so the RF of ``x * gate`` is the RF of ``x``.
+
+The rule holds for networks built from convolutions, pools and per-position ops: element-wise ops,
+norms, and linear layers, which act on the last axis only (taken to be channels, as in ConvNeXt's
+channels-last MLP and a ViT's per-token layers); views, permutes and transposes only move elements and
+pass, and a mean, sum, max, variance or standard deviation over the last axes is a global statistic
+(EvoNorm's group std of a reshaped map). An op that mixes positions in another way (matmul or
+attention, an LSTM or GRU, fold/unfold, pixel shuffle) stops it: from there on the RF is not known
+(:class:`Stopped`, "n/a after aten::lstm in rnn.lstm") rather than guessed.
+
 Nearest upsampling by a whole factor f (a U-Net decoder) keeps the RF and divides the cumulative
 stride by f (each output copies one input; a k x k conv after it spans (k - 1) / f input steps);
 where the factor is not whole, or the stride does not divide by it, the RF is not defined
@@ -32,6 +41,13 @@ UNDEFINED = ("undefined", "undefined")  # tag of a tensor whose RF and stride ha
 
 
 @dataclass(frozen=True)
+class Stopped:
+    """The receptive field after an op the rule does not cover: ``reason`` is ``after aten::OP in MODULE``."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class TracedModule:
     """What one module produced in the traced forward pass.
 
@@ -42,6 +58,9 @@ class TracedModule:
         receptive_field: RF side in input pixels at this output; None when global (after pooling).
         stride: cumulative stride (input pixels between neighbouring outputs); None when global.
         calls: how many times the module ran; shape, RF and stride are those of the first call.
+        rf_note: why the RF and stride are not known there (``after aten::lstm in rnn``), else None.
+        input_stride: cumulative stride of the first call's first tensor input (where the RF rule
+            stopped: read from its sides, see :func:`shape_stride`); None when global or not known.
     """
 
     name: str
@@ -50,6 +69,8 @@ class TracedModule:
     receptive_field: int | None
     stride: int | None
     calls: int
+    rf_note: Optional[str] = None
+    input_stride: Optional[int] = None
 
 
 def _pair(v) -> int:
@@ -66,9 +87,21 @@ _WINDOW_OPS = {F.max_pool2d, F.avg_pool2d, torch.max_pool2d, torch._C._nn.avg_po
 _GLOBAL_OPS = {F.adaptive_avg_pool2d, F.adaptive_max_pool2d, torch.adaptive_avg_pool1d}
 
 
+# Ops that mix positions other than through a window (on a map that is not globally pooled) and
+# reshapes that may move H or W: the RF rule stops there (torch function names).
+_MIXING = {"matmul", "__matmul__", "__rmatmul__", "bmm", "mm", "einsum", "baddbmm", "addmm",
+           "lstm", "gru", "rnn_tanh", "rnn_relu", "scaled_dot_product_attention", "multi_head_attention_forward",
+           "unfold", "fold", "pixel_shuffle", "pixel_unshuffle", "fft_fft2", "fft_rfft2"}
+
+
 class RFMode(TorchFunctionMode):
     """Tags each tensor produced by a torch function with ``_rf`` = (receptive field, cumulative
-    stride), from the ``_rf`` of its tensor inputs; tag the network's input with (1, 1) first."""
+    stride), from the ``_rf`` of its tensor inputs; tag the network's input with (1, 1) first.
+    ``where`` is the stack of running module names (kept by :func:`trace`), for the reason of a stop."""
+
+    def __init__(self):
+        super().__init__()
+        self.where: list[str] = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -82,20 +115,31 @@ class RFMode(TorchFunctionMode):
             for t in tensors((out,), {}):
                 t._rf = UNDEFINED
             return out
-        if func is F.interpolate and ins[0]._rf[0] is not GLOBAL and isinstance(out, torch.Tensor):
+        stopped = next((t._rf for t in ins if isinstance(t._rf[0], Stopped)), None)
+        if (func is F.interpolate and not stopped and ins[0]._rf[0] is not GLOBAL
+                and isinstance(out, torch.Tensor)):
             for t in tensors((out,), {}):
                 t._rf = self._resize(ins[0], out)
             return out
         spatial = [t._rf for t in ins if t._rf[0] is not GLOBAL]
-        if not spatial:
+        if stopped:
+            rf = stopped
+        elif not spatial:
             rf = (GLOBAL, GLOBAL)
         else:
             rf = (max(r for r, _ in spatial), max(j for _, j in spatial))
-        if rf[0] is not GLOBAL:
-            rf = self._step(func, args, kwargs, rf)
+            rf = self._stop(func, args, out) or self._step(func, args, kwargs, rf)
         for t in tensors((out,), {}):
             t._rf = rf
         return out
+
+    def _stop(self, func, args, out):
+        """(Stopped, None) when ``func`` is outside the RF rule on a spatial map, else None."""
+        name = getattr(func, "__name__", "")
+        if name not in _MIXING:
+            return None
+        where = self.where[-1] if self.where and self.where[-1] else "the network's own forward"
+        return Stopped(f"after aten::{name.strip('_')} in {where}"), None
 
     @staticmethod
     def _resize(x: torch.Tensor, out: torch.Tensor):
@@ -125,7 +169,8 @@ class RFMode(TorchFunctionMode):
         if func in _GLOBAL_OPS:
             out_size = _arg(args, kwargs, 1, "output_size", 1)
             return (GLOBAL, GLOBAL) if _pair(out_size) == 1 else rf
-        if func in (torch.Tensor.mean, torch.mean, torch.Tensor.amax, torch.amax, torch.Tensor.sum):
+        if func in (torch.Tensor.mean, torch.mean, torch.Tensor.amax, torch.amax, torch.Tensor.sum, torch.sum,
+                    torch.Tensor.var, torch.var, torch.Tensor.std, torch.std, torch.var_mean, torch.std_mean):
             dims = _arg(args, kwargs, 1, "dim", None)
             dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
             return (GLOBAL, GLOBAL) if any(d in (2, 3, -1, -2) for d in dims) else rf
@@ -137,8 +182,21 @@ class RFMode(TorchFunctionMode):
         return rf
 
 
+def shape_stride(size, out) -> Optional[int]:
+    """Input pixels per output pixel from the sides alone, for a (H, W) input and an (N, C, H', W')
+    map's (H', W'): the power of two nearest to H / H', when the width agrees (an NHWC or other layout
+    does not); None otherwise."""
+    import math
+
+    (h, w), (mh, mw) = tuple(size), tuple(out)
+    if mh < 1 or mw < 1:
+        return None
+    sh, sw = (2 ** round(math.log2(max(side / o, 1))) for side, o in ((h, mh), (w, mw)))
+    return sh if sh == sw else None
+
+
 def tensors(args, kwargs):
-    """Every tensor in ``args`` and ``kwargs``, nested lists and tuples included."""
+    """Every tensor in ``args`` and ``kwargs``, nested lists and tuples included (the last first)."""
     stack = list(args) + list(kwargs.values())
     while stack:
         item = stack.pop()
@@ -146,6 +204,14 @@ def tensors(args, kwargs):
             yield item
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
+
+
+def batched_tensor(value) -> Optional[torch.Tensor]:
+    """The tensor of a module's output (or inputs) whose RF and shape a row shows: the last one whose
+    first dimension is the empty batch (a U-Net encoder's deepest map; an LSTM's output, not its
+    (layers, N, hidden) states), else the last tensor; None when there is none."""
+    found = list(tensors((value,), {}))
+    return next((t for t in found if t.dim() and t.shape[0] == 0), found[0] if found else None)
 
 
 def empty_cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
@@ -207,24 +273,43 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
     names = {m: n for n, m in empty.named_modules()}
 
     def hook(module, inputs, output):
-        first = next(iter(tensors((output,), {})), None)
+        first = batched_tensor(output)
         if first is None:
             return
         r, j = getattr(first, "_rf", (GLOBAL, GLOBAL))
-        if (r, j) == UNDEFINED:
+        note = r.reason if isinstance(r, Stopped) else None
+        if note or (r, j) == UNDEFINED:
             r = j = None
         name = names[module]
         if name in records:  # a module run twice (torchvision's shared relu): keep the first call, as torchvision hooks report
             records[name] = dataclasses.replace(records[name], calls=records[name].calls + 1)
         else:
             shape = (input_shape[0], *first.shape[1:]) if first.dim() else tuple(first.shape)
-            records[name] = TracedModule(name, type(module).__name__, shape, r, j, 1)
+            records[name] = TracedModule(name, type(module).__name__, shape, r, j, 1, note, entry_strides.get(name))
+
+    mode = RFMode()
+    entry_strides: dict[str, Optional[int]] = {}
+
+    def enter(module, args):
+        mode.where.append(names[module])
+        first = batched_tensor(args)
+        if names[module] not in entry_strides and first is not None:
+            rf, jump = getattr(first, "_rf", (GLOBAL, GLOBAL))
+            if isinstance(rf, Stopped):
+                jump = shape_stride(input_shape[2:], first.shape[2:]) if first.dim() == 4 else None
+            entry_strides[names[module]] = jump
+
+    def leave(module, args, output):
+        if mode.where:
+            mode.where.pop()
 
     handles = [m.register_forward_hook(hook) for m in empty.modules()]
+    handles += [m.register_forward_pre_hook(enter) for m in empty.modules()]
+    handles += [m.register_forward_hook(leave) for m in empty.modules()]
     try:
         x = torch.empty((0, *input_shape[1:]), device="cpu")
         x._rf = (1, 1)
-        with RFMode(), torch.no_grad():
+        with mode, torch.no_grad():
             (run or (lambda m, t: m(t)))(empty, x)
     except (RuntimeError, ValueError) as err:
         raise input_error(model, input_shape, err) from None
@@ -328,24 +413,30 @@ def nearest_working_size(model, input_shape, max_distance: int = 64) -> tuple[in
     every pixel); None if no side within ``max_distance`` pixels works.
 
     Sides are probed with square inputs (s, s): our networks use square kernels, strides and
-    paddings, so a side length that works for H works for W.
+    paddings, so a side length that works for H works for W. A module that is not ours (no ``spec``)
+    may treat H and W differently: H is first probed with W as given, then W with that H.
     """
     n, c, h, w = input_shape
-    works: dict[int, bool] = {}
+    works: dict[tuple[int, int], bool] = {}
 
-    def ok(s: int) -> bool:
-        if s not in works:
-            works[s] = _runs(model, (1, c, s, s))
-        return works[s]
+    def ok(sh: int, sw: int) -> bool:
+        if (sh, sw) not in works:
+            works[(sh, sw)] = _runs(model, (1, c, sh, sw))
+        return works[(sh, sw)]
 
-    def nearest(side: int) -> int | None:
+    def nearest(side: int, probe) -> int | None:
         for d in range(max_distance + 1):
             for s in (side + d, side - d):
-                if s >= 1 and ok(s):
+                if s >= 1 and probe(s):
                     return s
         return None
 
-    best_h, best_w = nearest(h), nearest(w)
-    if best_h is None or best_w is None or not _runs(model, (1, c, best_h, best_w)):
+    best_h = best_w = None
+    if getattr(model, "spec", None) is None:
+        best_h = nearest(h, lambda s: ok(s, w))
+        best_w = nearest(w, lambda s: ok(best_h or h, s))
+    best_h = best_h or nearest(h, lambda s: ok(s, s))
+    best_w = best_w or nearest(w, lambda s: ok(s, s))
+    if best_h is None or best_w is None or not ok(best_h, best_w):
         return None
     return best_h, best_w

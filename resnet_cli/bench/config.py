@@ -41,11 +41,14 @@ class BenchConfig:
         threads: ``torch.set_num_threads`` value, or None for torch's default.
         peak_tflops: the peak to divide by, or None to measure it.
         force: run on CPU even when the activation estimate exceeds the available RAM.
+        retry: halve the batch after an out-of-memory failure (False: ``--no-retry``, fail instead).
         mode: ``eval`` (forward passes under ``inference_mode``), ``train`` (whole training steps,
             :mod:`.train`) or ``both`` (each batch in both modes, eval first).
         optimizer: ``sgd``, ``momentum`` or ``adamw`` (train); amp: ``bf16`` / ``fp16`` autocast over
             fp32 weights (fp16 with a gradient scaler in train), or None.
         detail: time the forward / backward / optimizer phases of each training step apart.
+        model: the ``nn.Module`` to time when it is not built from ``spec`` (the user's own, then
+            ``spec`` is its ``ModuleSource`` with the input size); copied before it is moved or cast.
     """
 
     variant: str
@@ -65,10 +68,12 @@ class BenchConfig:
     threads: Optional[int]
     peak_tflops: Optional[float]
     force: bool
+    retry: bool = True
     mode: str = "eval"
     optimizer: str = "sgd"
     amp: Optional[str] = None
     detail: bool = False
+    model: Any = None
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -130,3 +135,36 @@ def check_bench_numbers(min_time: Optional[float] = None, peak_tflops: Optional[
         check_int("--iters", iters, 1, MAX_ITERS)
     if warmup is not None:
         check_int("--warmup", warmup, 0, MAX_ITERS)
+
+
+def parse_dtypes(text: str) -> tuple[str, ...]:
+    """``"fp32"`` or ``"fp32,bf16"`` (case-insensitive) -> dtype keys in the given order, duplicates dropped.
+
+    Raises:
+        UsageError: an empty item or a name that is not one of :data:`DTYPES`.
+    """
+    out: list[str] = []
+    for item in (t.strip().lower() for t in str(text).split(",")):
+        if item not in DTYPES:
+            shown = repr(item) if item else "an empty item"
+            raise UsageError(f"--dtype {shown} is not a dtype; give fp32, fp16 or bf16, or a comma list such as "
+                             "fp32,bf16")
+        if item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+#: ``--channels-last`` values and the layouts (channels_last flags) they stand for.
+LAYOUTS = {"on": (True,), "off": (False,), "both": (False, True)}
+
+
+def parse_layouts(text: str | None) -> tuple[bool, ...]:
+    """``--channels-last``: absent or ``off`` -> NCHW; ``on`` (or the bare flag) -> NHWC; ``both`` -> each.
+
+    Raises:
+        UsageError: any other value.
+    """
+    value = "off" if text is None else str(text).strip().lower()
+    if value not in LAYOUTS:
+        raise UsageError(f"--channels-last {text!r} is not one of on, off, both (--channels-last alone means on)")
+    return LAYOUTS[value]

@@ -153,26 +153,39 @@ def environment(device: torch.device, dtype: str, channels_last: bool, load: Opt
     )
 
 
-def _time_gemm_s(a: torch.Tensor, b: torch.Tensor, device: torch.device, reps: int) -> float:
-    """Best seconds of one ``a @ b`` over ``reps`` timed calls (synchronised; noise only slows a GEMM)."""
-    best = float("inf")
+def _time_gemm_s(a: torch.Tensor, b: torch.Tensor, device: torch.device, reps: int) -> tuple[float, float]:
+    """(best seconds of one ``a @ b`` over ``reps`` timed calls, share of the CPU the calls got).
+
+    Calls are synchronised; noise only slows a GEMM, so the best call is the rate. The share is the
+    process's CPU time over ``wall x torch threads`` (1.0: every thread ran all the time; CPU only,
+    1.0 elsewhere)."""
+    best, wall, cpu = float("inf"), 0.0, 0.0
     for _ in range(reps):
         synchronize(device)
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         torch.mm(a, b)
         synchronize(device)
-        best = min(best, time.perf_counter() - t0)
-    return best
+        t1, c1 = time.perf_counter(), time.process_time()
+        best, wall, cpu = min(best, t1 - t0), wall + (t1 - t0), cpu + (c1 - c0)
+    share = cpu / (wall * torch.get_num_threads()) if device.type == "cpu" and wall > 0 else 1.0
+    return best, share
+
+
+#: Below this share of CPU time (see ``_time_gemm_s``) the probe's rate is too low to divide by: the
+#: utilisation would be overstated by more than 1 / 0.7.
+BUSY_SHARE = 0.7
 
 
 def measure_peak(device: torch.device, dtype: str, target_s: float = 0.02, max_n: int = 16384,
-                 budget_s: float = 0.5) -> Peak:
+                 budget_s: float = 1.0) -> Peak:
     """The dense-matmul rate of ``device`` in ``dtype``, in TFLOP/s (1e12 FLOP/s; 2 n^3 FLOPs per n x n GEMM).
 
-    Square GEMMs from n = 256, doubling until one call takes ``target_s`` or n reaches ``max_n`` (each
-    size's first call warms the BLAS up), then the best of three more calls when they fit in
-    ``budget_s``. A slow dtype (bf16 on a CPU without bf16 units) thus stops at a small n instead of
-    running for seconds; the report names n.
+    Square GEMMs from n = 512 (CPU) or 2048 (GPU), doubling while the rate still grows by more than 10%
+    or a call takes under ``target_s`` (small GEMMs do not reach a device's rate: a 256 x 256 probe
+    can read 10x low), until n reaches ``max_n`` or the next size would not fit in ``budget_s``
+    (a slow dtype, bf16 on a CPU without bf16 units, stops early); the best rate seen is the peak, and
+    the report names its n. On the CPU the probe also reads the share of CPU time its threads got:
+    under :data:`BUSY_SHARE` other processes held the cores and the peak is marked ``busy``.
 
     On CUDA in fp32 the GEMM runs in the math mode the convolutions use (TF32 when
     ``torch.backends.cudnn.allow_tf32``), so the ratio compares like with like.
@@ -181,22 +194,60 @@ def measure_peak(device: torch.device, dtype: str, target_s: float = 0.02, max_n
     matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = bool(torch.backends.cudnn.allow_tf32)
+    start = time.perf_counter()
+    best = (0.0, 0, 1.0)  # rate FLOP/s, n, CPU share
     try:
         with torch.inference_mode():
-            n = 256
+            n = min(max_n, 512 if device.type == "cpu" else 2048)
             while True:
                 a = torch.randn(n, n, device=device).to(tdtype)
                 b = torch.randn(n, n, device=device).to(tdtype)
-                seconds = _time_gemm_s(a, b, device, reps=2)
-                if seconds >= target_s or n >= max_n:
+                torch.mm(a, b)  # each size's first call warms the BLAS up
+                seconds, share = _time_gemm_s(a, b, device, reps=2)
+                rate = 2 * n ** 3 / seconds
+                grew = rate > 1.1 * best[0]
+                if rate > best[0]:
+                    best = (rate, n, share)
+                spent = time.perf_counter() - start
+                if n >= max_n or (seconds >= target_s and not grew) or spent + 3 * 8 * seconds > budget_s:
                     break
                 n *= 2
-            if 3 * seconds <= budget_s:
-                seconds = min(seconds, _time_gemm_s(a, b, device, reps=3))
             del a, b
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
-    return Peak(tflops=2 * n ** 3 / seconds / 1e12, source="measured", gemm_size=n)
+    rate, n, share = best
+    return Peak(tflops=rate / 1e12, source="measured", gemm_size=n, busy=share < BUSY_SHARE)
+
+
+def _cpu_flags() -> Optional[set[str]]:
+    """The CPU's feature flags (``flags`` on x86, ``Features`` on ARM in ``/proc/cpuinfo``); None unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return None
+
+
+#: CPU flags that give a dtype native arithmetic (x86: AVX-512 / AMX; ARM: the BF16 and FP16 extensions).
+NATIVE_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16", "bf16"), "fp16": ("avx512fp16", "amx_fp16", "fphp")}
+
+
+def cpu_dtype_warning(dtype: str, flags: Optional[set[str]] = None) -> Optional[str]:
+    """A warning when the CPU has no native instructions for ``dtype`` (None for fp32, for a CPU that
+    has them, or when the flags cannot be read). Without them oneDNN converts every element to and
+    from fp32 and bf16 ran resnet18 at 0.055x the speed of fp32 (issue 16)."""
+    if dtype not in NATIVE_FLAGS:
+        return None
+    flags = _cpu_flags() if flags is None else flags
+    if flags is None or flags & set(NATIVE_FLAGS[dtype]):
+        return None
+    return (f"--dtype {dtype} on this CPU ({cpu_model()}): the processor has no native {dtype} instructions "
+            f"(none of {', '.join(NATIVE_FLAGS[dtype])} among its /proc/cpuinfo flags), so every operation "
+            f"converts to and from fp32 and is usually several times slower than fp32; fp32 is the faster "
+            "choice here")
 
 
 def is_oom(exc: BaseException) -> bool:

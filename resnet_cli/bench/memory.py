@@ -100,11 +100,13 @@ class OomRetry:
         is_oom: whether an exception is an out-of-memory failure (others propagate).
         free: releases memory after a failure (called after the exception is dropped).
         on_retry: ``on_retry(failed_batch, next_batch)`` to tell the user.
+        retry: False fails at the first out-of-memory instead (``--no-retry``: a smaller batch measured
+            in its place would read as a regression, timm #1226).
     """
 
     def __init__(self, is_oom: Callable[[BaseException], bool], free: Callable[[], None],
-                 on_retry: Callable[[int, int], None] = lambda failed, nxt: None):
-        self.is_oom, self.free, self.on_retry = is_oom, free, on_retry
+                 on_retry: Callable[[int, int], None] = lambda failed, nxt: None, retry: bool = True):
+        self.is_oom, self.free, self.on_retry, self.retry = is_oom, free, on_retry, retry
         self.smallest_failed: Optional[int] = None
 
     def start_batch(self, batch: int) -> int:
@@ -117,7 +119,7 @@ class OomRetry:
         """(the batch that ran, ``attempt(batch)``'s result).
 
         Raises:
-            RuntimeFailure: even batch 1 runs out of memory.
+            RuntimeFailure: even batch 1 runs out of memory; any out-of-memory with ``retry`` False.
         """
         current = self.start_batch(batch)
         if current != batch:
@@ -134,6 +136,9 @@ class OomRetry:
                 self.free()
                 self.smallest_failed = current if self.smallest_failed is None else min(self.smallest_failed,
                                                                                         current)
+                if not self.retry:
+                    raise RuntimeFailure(f"batch {current} ran out of device memory and --no-retry is set; "
+                                         "give a smaller --batch, or drop --no-retry to halve it until it fits")
                 if current == 1:
                     raise RuntimeFailure("out of device memory even at batch 1; use a smaller --size, "
                                          "--dtype bf16 or another device")

@@ -18,8 +18,9 @@ TRAIN_FLOPS_CONVENTION = ("training step FLOPs (2 per MAC): conv+linear forward,
 class LatencyStats:
     """Distribution of per-iteration forward latencies of one batch, in milliseconds.
 
-    ``std`` is the sample standard deviation (n - 1; 0 for one sample); ``p5`` and ``p95`` are linear
-    interpolations between order statistics (numpy's default 'linear' method).
+    ``std`` is the sample standard deviation (n - 1; 0 for one sample); the percentiles ``p5`` ..
+    ``p99`` are linear interpolations between order statistics (numpy's default 'linear' method);
+    ``iqr`` is the interquartile range ``p75 - p25``.
     """
 
     median: float
@@ -29,6 +30,11 @@ class LatencyStats:
     p95: float
     min: float
     max: float
+    p25: float = float("nan")
+    p75: float = float("nan")
+    p90: float = float("nan")
+    p99: float = float("nan")
+    iqr: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -136,11 +142,14 @@ class Peak:
         tflops: TFLOP/s (1e12 FLOP/s; an n x n x n GEMM is 2 n^3 FLOPs).
         source: ``measured`` (a square GEMM timed on the spot) or ``--peak-tflops`` (given by the user).
         gemm_size: n of the measured GEMM (None when given).
+        busy: True when other processes held the CPU cores during the probe (its threads got well under
+            their share of CPU time), so the rate is too low to divide by.
     """
 
     tflops: float
     source: str
     gemm_size: Optional[int] = None
+    busy: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,11 +165,14 @@ class BenchReport:
             pass (train results count the whole step: ``TRAIN_FLOPS_CONVENTION``).
         mode, optimizer, amp: the run's ``--mode``, ``--optimizer`` (train) and ``--amp`` (None: none).
         param_count: parameters of the network (exact; timm's benchmark.py reports millions).
+        train_flops_convention: with train results: what their ``flops`` count (``TRAIN_FLOPS_CONVENTION``).
         peak: see :class:`Peak`; None when it could not be measured.
         environment: see :class:`Environment`.
         results: one per batch size, in the order run.
         warnings: plain-words warnings (also printed on stderr).
         interrupted: True when Ctrl-C cut the run short.
+        param_count: parameters of the network, exact (``numel`` summed; buffers excluded; timm's
+            benchmark.py writes millions).
     """
 
     variant: str
@@ -185,3 +197,103 @@ class BenchReport:
     optimizer: Optional[str] = None
     amp: Optional[str] = None
     param_count: Optional[int] = None
+    train_flops_convention: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One case of a grid (a variant in one dtype, layout and batch), its rounds pooled.
+
+    Attributes:
+        case: the case's name, ``VARIANT/DTYPE/bBATCH/LAYOUT`` (layout ``nchw`` or ``nhwc``), e.g.
+            ``resnet50/bf16/b64/nhwc``; index: its place in the grid (1-based, the order run).
+        variant, spec, dtype, batch_size (measured), requested_batch_size, channels_last: the settings.
+        retried: True when an out-of-memory retry measured a smaller batch than asked.
+        rounds: rounds that finished (of the grid's ``rounds``); iterations: timed iterations pooled.
+        latency_ms: statistics of every timed iteration of every round; round_medians_ms: each round's
+            median (what the significance test compares when there are two rounds or more).
+        images_per_sec: ``batch_size / pooled median``; tflops: achieved TFLOP/s at that median;
+            utilization: ``tflops / peak_tflops``; peak_tflops: the best peak GEMM measured for the dtype.
+        peak_memory_bytes, peak_reserved_bytes: the largest over the rounds (see ``BenchResult``).
+        first_call_ms: median over rounds of the first forward call.
+        flops_per_image: conv+linear FLOPs of one image; gmacs: ``flops_per_image / 2 / 1e9``, GMACs of
+            one image (timm's ``infer_gmacs``); param_count: parameters, exact (timm writes millions).
+        relative: this case's images/s over the reference's (None for the reference itself or without
+            a measurement); relative_low, relative_high: its interval at the grid's ``confidence``;
+            p_value: Welch's t-test of equal throughput; significant: whether the interval excludes 1
+            (None for the reference); test: ``rounds`` (per-round medians) or ``iterations``.
+        error: why the case has no (or fewer) rounds: a crash, an out-of-memory with ``--no-retry``.
+        warnings: this case's plain-words warnings.
+        input_size: (C, H, W) of one image.
+        mode: ``eval`` (one iteration = a forward pass) or ``train`` (a training step; ``tflops`` then
+            counts the whole step's FLOPs).
+    """
+
+    case: str
+    index: int
+    variant: str
+    spec: str
+    dtype: str
+    batch_size: int
+    requested_batch_size: int
+    channels_last: bool
+    retried: bool
+    rounds: int
+    iterations: int
+    latency_ms: Optional[LatencyStats]
+    round_medians_ms: list[float]
+    images_per_sec: Optional[float]
+    tflops: Optional[float]
+    utilization: Optional[float]
+    peak_tflops: Optional[float]
+    peak_memory_bytes: Optional[int]
+    peak_reserved_bytes: Optional[int]
+    first_call_ms: Optional[float]
+    flops_per_image: Optional[int]
+    gmacs: Optional[float]
+    param_count: Optional[int]
+    relative: Optional[float] = None
+    relative_low: Optional[float] = None
+    relative_high: Optional[float] = None
+    p_value: Optional[float] = None
+    significant: Optional[bool] = None
+    test: Optional[str] = None
+    error: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
+    input_size: Optional[tuple[int, int, int]] = None
+    mode: str = "eval"
+
+
+@dataclass(frozen=True)
+class GridReport:
+    """A ``resnet-cli bench`` run over several cases.
+
+    Attributes:
+        device: the device asked for; process: ``subprocess`` (a fresh interpreter per case and round)
+            or ``same-process``; rounds: rounds asked for (cases alternate within each round).
+        warmup, iters, min_time_s: the loop settings of one round (``--iters`` / ``--min-time`` divided
+            over the rounds); threads, compile_mode: as in ``BenchReport``.
+        reference: the case the relative speeds divide by; confidence: of the intervals (0.99).
+        sort: the row order (``run``, ``throughput``, ``latency`` or ``name``).
+        flops_convention: what ``flops_per_image`` and ``tflops`` count.
+        environment: the first finished run's environment block (see ``Environment``), None if none ran.
+        cases: one per case, in ``sort`` order.
+        warnings: plain-words warnings (also on stderr); interrupted: Ctrl-C cut the grid short.
+    """
+
+    device: str
+    process: str
+    rounds: int
+    warmup: int
+    iters: Optional[int]
+    min_time_s: Optional[float]
+    threads: Optional[int]
+    compile_mode: Optional[str]
+    reference: str
+    confidence: float
+    sort: str
+    flops_convention: str
+    environment: Optional[dict]
+    cases: list[CaseResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False

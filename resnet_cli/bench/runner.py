@@ -110,13 +110,17 @@ def _no_progress(phase: str, done: int, total: Optional[int], elapsed_s: float) 
 def measure(step: Step, timer: Callable[[Step], float], *, warmup: int = 5, iters: Optional[int] = None,
             min_time_s: float = 2.0, before_timed: Callable[[], None] = lambda: None,
             progress: Progress = _no_progress, clock: Callable[[], float] = time.perf_counter,
-            min_iters: int = MIN_ITERS, warmup_cap_s: float = WARMUP_CAP_S) -> Measurement:
+            min_iters: int = MIN_ITERS, warmup_cap_s: float = WARMUP_CAP_S,
+            decide: Callable[[bool], bool] = bool) -> Measurement:
     """Time ``step``: one first call, warm-up until stable, then ``iters`` iterations or, without
     ``iters``, at least ``min_iters`` (:data:`MIN_ITERS`) iterations and ``min_time_s`` seconds.
     Warm-up stops after ``warmup_cap_s`` seconds (:data:`WARMUP_CAP_S`) at the latest.
 
     ``timer(step)`` returns the milliseconds of one call; ``before_timed`` runs between warm-up and
     the timed loop (memory probes start there); ``clock`` gives wall seconds for the caps.
+    ``decide(stop)`` turns this process's wish to end warm-up or the timed loop into the decision
+    taken (default: as wished); data-parallel ranks pass one that broadcasts rank 0's, so every
+    rank runs the same number of steps (DDP pairs each step's all-reduce across ranks).
 
     Raises:
         Interrupted: on Ctrl-C, carrying the partial :class:`Measurement`.
@@ -131,10 +135,9 @@ def measure(step: Step, timer: Callable[[Step], float], *, warmup: int = 5, iter
             progress("warm-up", n, None, clock() - t0)
             if n < warmup:
                 continue
-            if is_stable(m.warmup_ms):
-                m.warmup_stable = True
-                break
-            if n >= warmup + WARMUP_CAP_ITERS or clock() - t0 >= warmup_cap_s:
+            stable = is_stable(m.warmup_ms)
+            if decide(stable or n >= warmup + WARMUP_CAP_ITERS or clock() - t0 >= warmup_cap_s):
+                m.warmup_stable = stable
                 break
         before_timed()
         t0 = clock()
@@ -143,10 +146,7 @@ def measure(step: Step, timer: Callable[[Step], float], *, warmup: int = 5, iter
             n = len(m.times_ms)
             elapsed = clock() - t0
             progress("timed", n, iters, elapsed)
-            if iters is not None:
-                if n >= iters:
-                    break
-            elif n >= min_iters and elapsed >= min_time_s:
+            if decide(n >= iters if iters is not None else (n >= min_iters and elapsed >= min_time_s)):
                 break
     except KeyboardInterrupt as exc:
         if isinstance(exc, Interrupted):

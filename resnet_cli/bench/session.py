@@ -13,6 +13,7 @@ untimed forward at batch 1 (library start-up); measure the peak GEMM; then per b
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import math
 import os
@@ -23,10 +24,10 @@ import torch
 
 from ..errors import RuntimeFailure
 from .config import MAX_BATCH_CEILING, BenchConfig
-from .device import TORCH_DTYPES, MemoryProbe, available_ram_bytes, check_device, environment, free_memory, \
-    is_oom, load_average, measure_peak, synchronize
+from .device import TORCH_DTYPES, MemoryProbe, available_ram_bytes, check_device, cpu_dtype_warning, environment, \
+    free_memory, is_oom, load_average, measure_peak, synchronize
 from .memory import OomRetry, estimate_memory, human_bytes, largest_fitting, refuse_if_too_big
-from .records import FLOPS_CONVENTION, BenchReport, BenchResult, Peak
+from .records import FLOPS_CONVENTION, TRAIN_FLOPS_CONVENTION, BenchReport, BenchResult, Peak
 from .runner import Interrupted, Measurement, make_timer, measure
 from .stats import batch_warnings, count_outliers, summarize
 
@@ -49,11 +50,13 @@ class Hooks:
 
     note(text): a line for stderr. progress(batch, phase, done, total, elapsed_s): see ``runner.Progress``.
     on_result(report, result): after each complete batch (``--save`` appends there).
+    on_measurement(result, measurement): the raw times behind each complete batch (the grid pools them).
     """
 
     note: Callable[[str], None] = _nothing
     progress: Callable[[int, str, int, Optional[int], float], None] = _nothing
     on_result: Callable[[BenchReport, BenchResult], None] = _nothing
+    on_measurement: Callable[[BenchResult, Measurement], None] = _nothing
 
 
 def make_result(requested: int, batch: int, m: Measurement, memory: tuple[Optional[int], Optional[int]],
@@ -104,12 +107,16 @@ class Session:
 
         cfg, (h, w) = self.cfg, self.cfg.size
         shape = (1, cfg.spec.in_chans, h, w)
-        with torch.device("meta"):
-            meta = build_model(cfg.spec)
+        if cfg.model is not None:
+            meta = cfg.model  # the user's module: traced and counted on empty-batch copies, never changed
+        else:
+            with torch.device("meta"):
+                meta = build_model(cfg.spec)
         traced = trace(meta, shape)  # UsageError for a too-small input, before anything is allocated
         self.flops_per_image = 2 * conv_linear_macs(meta, shape)
         numels = [math.prod(t.output_shape) for t in traced.values()]
-        count = sum(t.numel() for t in meta.parameters()) + sum(t.numel() for t in meta.buffers())
+        self.param_count = sum(t.numel() for t in meta.parameters())
+        count = self.param_count + sum(t.numel() for t in meta.buffers())
         size = TORCH_DTYPES[cfg.dtype].itemsize
         self.estimate = lambda b: estimate_memory(numels, math.prod(shape), count, b, size)
         self._meta, self._plans, self._train_flops = meta, {}, {}
@@ -122,7 +129,9 @@ class Session:
             from ..models import build_model
 
             cfg = self.cfg
-            self._plans[batch] = plan_memory(lambda: build_model(cfg.spec), (batch, cfg.spec.in_chans, *cfg.size),
+            build = (lambda: build_model(cfg.spec)) if cfg.model is None or cfg.spec.kind != "object" else \
+                (lambda: copy.deepcopy(cfg.model))  # the user's factory runs again; a module object is copied
+            self._plans[batch] = plan_memory(build, (batch, cfg.spec.in_chans, *cfg.size),
                                              optimizer=cfg.optimizer, dtype=cfg.dtype, amp=cfg.amp,
                                              channels_last=cfg.channels_last, device_type=self._device_type)
         return self._plans[batch]
@@ -178,7 +187,7 @@ class Session:
         from ..models import build_model
 
         cfg = self.cfg
-        model = build_model(cfg.spec)
+        model = build_model(cfg.spec) if cfg.model is None else copy.deepcopy(cfg.model)
         if cfg.state_dict is not None:
             model.load_state_dict(cfg.state_dict, strict=cfg.strict)
         model = model.to(device=device, dtype=TORCH_DTYPES[cfg.dtype])
@@ -297,6 +306,10 @@ class Session:
         device = check_device(cfg.device)
         self.load = load_average()
         self._check_load(device, cfg.threads or torch.get_num_threads())
+        if device.type == "cpu":
+            slow = cpu_dtype_warning(cfg.dtype)
+            if slow:
+                self._warn(slow)
         self._plan(device)
         batches = self._cpu_batches() if device.type == "cpu" else cfg.batches
         threads_were, benchmark_was = torch.get_num_threads(), torch.backends.cudnn.benchmark
@@ -347,9 +360,10 @@ class Session:
             flops_convention=FLOPS_CONVENTION, flops_per_image=self.flops_per_image, peak=peak,
             environment=environment(device, cfg.dtype, cfg.channels_last, self.load), mode=cfg.mode,
             optimizer=cfg.optimizer if "train" in cfg.modes else None, amp=cfg.amp,
-            param_count=sum(p.numel() for p in self._meta.parameters()))
+            param_count=self.param_count,
+            train_flops_convention=TRAIN_FLOPS_CONVENTION if "train" in cfg.modes else None)
         results: list[BenchResult] = []
-        retry = OomRetry(is_oom, lambda: free_memory(device), self._oom_note)
+        retry = OomRetry(is_oom, lambda: free_memory(device), self._oom_note, retry=cfg.retry)
         interrupted, current = False, cfg.modes[0]
         try:
             for requested, mode in ((b, mode) for b in batches for mode in cfg.modes):
@@ -362,6 +376,7 @@ class Session:
                                "instead")
                 self._check(result)
                 results.append(result)
+                self.hooks.on_measurement(result, m)
                 self.hooks.on_result(report, result)
         except _Partial as part:
             interrupted = True
@@ -425,11 +440,17 @@ class Session:
 
     def _peak(self, device: torch.device) -> Optional[Peak]:
         try:
-            return measure_peak(device, self.cfg.dtype)
+            peak = measure_peak(device, self.cfg.dtype)
         except RuntimeError as exc:  # e.g. a dtype without a matmul kernel on this device
             self._warn(f"could not measure the peak GEMM rate ({str(exc).splitlines()[0]}); utilisation is "
                        "left empty: give --peak-tflops X")
             return None
+        if peak.busy:
+            self._warn(f"the machine was too busy to measure the peak GEMM rate: other processes held the cores "
+                       f"during the {peak.gemm_size}x{peak.gemm_size} probe, which reached only "
+                       f"{peak.tflops:.3g} TFLOP/s, so the utilisation figures are overstated: rerun on a quiet "
+                       "machine or give the device's rate with --peak-tflops X")
+        return peak
 
     def _oom_note(self, failed: int, nxt: int) -> None:
         self.hooks.note(f"batch {failed} does not fit in device memory; retrying with batch {nxt}")

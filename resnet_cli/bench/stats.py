@@ -33,7 +33,8 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def summarize(times_ms: Sequence[float]) -> LatencyStats:
-    """Median, mean, sample std (0 for one sample), p5/p95, min/max of latencies in ms.
+    """Median, mean, sample std (0 for one sample), p5/p25/p75/p90/p95/p99, the interquartile range
+    and min/max of latencies in ms.
 
     Raises:
         ValueError: no samples.
@@ -45,6 +46,8 @@ def summarize(times_ms: Sequence[float]) -> LatencyStats:
         median=statistics.median(s), mean=statistics.fmean(s),
         std=statistics.stdev(s) if len(s) > 1 else 0.0,
         p5=percentile(s, 5), p95=percentile(s, 95), min=s[0], max=s[-1],
+        p25=percentile(s, 25), p75=percentile(s, 75), p90=percentile(s, 90), p99=percentile(s, 99),
+        iqr=percentile(s, 75) - percentile(s, 25),
     )
 
 
@@ -103,3 +106,103 @@ def batch_warnings(batch: int, stats: LatencyStats, iterations: int, outliers: i
                    "last few still differed by more than 5%), so early iterations may be slow ones: raise "
                    "--warmup.")
     return out
+
+
+# --- Is a difference in speed more than noise? ------------------------------------------------------
+#: Confidence of the relative-speed intervals; a difference is significant when the interval excludes 1
+#: (Welch's t-test at alpha = 1 - CONFIDENCE). 99% rather than 95%: a grid makes many comparisons
+#: against one reference, and one false "faster" per twenty identical cases would be too many.
+CONFIDENCE = 0.99
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (modified Lentz; Numerical Recipes 6.4)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def beta_inc(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function I_x(a, b), for a, b > 0 and 0 <= x <= 1."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _beta_fraction(a, b, x) / a
+    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom (``df`` may be fractional, as
+    Welch's is): ``I_{df / (df + t^2)}(df / 2, 1 / 2)``."""
+    if not math.isfinite(t):
+        return 0.0
+    return beta_inc(df / 2.0, 0.5, df / (df + t * t))
+
+
+def t_critical(confidence: float, df: float) -> float:
+    """The t with ``P(|T| >= t) = 1 - confidence`` (bisection on :func:`t_two_sided_p`)."""
+    alpha = 1.0 - confidence
+    lo, hi = 0.0, 1.0
+    while t_two_sided_p(hi, df) > alpha:
+        hi *= 2.0
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if t_two_sided_p(mid, df) > alpha:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
+
+
+def welch(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
+    """(mean(x) - mean(y), its standard error, Welch-Satterthwaite degrees of freedom) for two samples
+    of at least two values each (Welch 1947). The error is 0 when neither sample varies.
+
+    Raises:
+        ValueError: a sample with fewer than two values.
+    """
+    if len(x) < 2 or len(y) < 2:
+        raise ValueError("Welch's t-test needs at least two values in each sample")
+    vx, vy = statistics.variance(x) / len(x), statistics.variance(y) / len(y)
+    diff = statistics.fmean(x) - statistics.fmean(y)
+    se = math.sqrt(vx + vy)
+    if se == 0.0:
+        return diff, 0.0, float(len(x) + len(y) - 2)
+    df = (vx + vy) ** 2 / (vx * vx / (len(x) - 1) + vy * vy / (len(y) - 1))
+    return diff, se, df
+
+
+def relative_throughput(case_ms: Sequence[float], ref_ms: Sequence[float], case_batch: int, ref_batch: int,
+                        case_median_ms: float, ref_median_ms: float,
+                        confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
+    """How many times the reference's images/s a case reaches, with an interval and a p-value:
+    (relative, low, high, p).
+
+    ``relative = (case_batch / case_median) / (ref_batch / ref_median)``. The test is Welch's t-test on
+    log latencies (``case_ms`` and ``ref_ms``: one value per round, or per iteration with one round),
+    against the null hypothesis of equal throughput (latency ratio = batch ratio); the interval is
+    ``relative * exp(+/- t_crit * se)`` at ``confidence``. Logs make the test about ratios, which is
+    what "x times faster" means, and tame the long right tail of latencies.
+    """
+    relative = (case_batch / case_median_ms) / (ref_batch / ref_median_ms)
+    diff, se, df = welch([math.log(v) for v in case_ms], [math.log(v) for v in ref_ms])
+    shift = diff - math.log(case_batch / ref_batch)  # 0 under equal throughput
+    if se == 0.0:
+        return relative, relative, relative, 1.0 if shift == 0.0 else 0.0
+    width = t_critical(confidence, df) * se
+    return relative, relative * math.exp(-width), relative * math.exp(width), t_two_sided_p(shift / se, df)

@@ -113,6 +113,27 @@ class _CtrlC:
             raise KeyboardInterrupt
 
 
+#: Options of a command whose value may be left out (click's options always take one): the first
+#: choice is implied. ``bench --channels-last`` alone means ``--channels-last on``.
+_OPTIONAL_VALUES = {"bench": {"--channels-last": ("on", "off", "both")}}
+
+
+def _optional_values(args: list) -> list:
+    """``bench --channels-last`` alone means ``--channels-last on``; ``--channels-last both`` keeps its
+    value. Other commands' arguments pass unchanged."""
+    command = next((a for a in args if not str(a).startswith("-")), None)
+    optional = _OPTIONAL_VALUES.get(command, {})
+    if not optional:
+        return args
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        choices = optional.get(arg)
+        if choices and (i + 1 == len(args) or str(args[i + 1]).lower() not in choices):
+            out.append(choices[0])
+    return out
+
+
 class _App(TyperGroup):
     """Turns every failure into one line on stderr and the documented exit code."""
 
@@ -125,7 +146,7 @@ class _App(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args or os.environ.get("RESNET_CLI_DEBUG") == "1"
-        args = [a for a in args if a != "--debug"]
+        args = _optional_values([a for a in args if a != "--debug"])
         from ..render.console import ascii_fallback
 
         ascii_fallback()
@@ -206,7 +227,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Inspect and benchmark ResNets."""
 
 
-from . import bench_cmd, inspect_cmd, list_cmd, skips_cmd, summary_cmd  # noqa: E402,F401  (registers the commands)
+from . import bench_cmd, inspect_cmd, list_cmd, plot_cmd, skips_cmd, summary_cmd  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

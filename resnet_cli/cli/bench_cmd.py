@@ -6,14 +6,15 @@ import enum
 import os
 import sys
 from contextlib import nullcontext
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from ..errors import RuntimeFailure, UsageError
-from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, load_network,
-                     num_classes_option, size_option, strict_option, weights_option)
+from . import app, bench_ddp
+from .bench_ddp import Backend
+from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, input_size_option,
+                     kwargs_option, load_network, num_classes_option, size_option, strict_option, weights_option)
 
 
 class Dtype(str, enum.Enum):
@@ -94,14 +95,17 @@ class _Reporter:
 
 @app.command("bench")
 def bench(
-    variant: Optional[str] = typer.Argument(None, metavar="VARIANT_OR_SPEC", help=VARIANT_HELP),
+    variants: Optional[List[str]] = typer.Argument(None, metavar="VARIANT_OR_SPEC...", help=VARIANT_HELP + " Several "
+                                                  "variants (and comma lists in --dtype) make a grid of cases."),
     device: str = typer.Option("cpu", "--device", "-d", help="cpu, cuda, cuda:N or mps."),
     batch: Optional[str] = typer.Option(None, "--batch", "-b",
                                         help="Batch size, or a comma list for a sweep: 64 or 1,8,32,64 [default: 32]."),
     size: Optional[str] = size_option(),
-    dtype: Dtype = typer.Option(Dtype.fp32, "--dtype", case_sensitive=False,
-                                help="fp32, fp16 or bf16 (weights and input cast to it; not autocast)."),
-    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format for weights and input."),
+    dtype: str = typer.Option("fp32", "--dtype", help="fp32, fp16 or bf16, or a comma list for a grid: fp32,bf16 "
+                              "(weights and input cast to it; not autocast)."),
+    channels_last: Optional[str] = typer.Option(None, "--channels-last", metavar="[on|off|both]",
+                                                help="NHWC memory format for weights and input; 'both' runs each "
+                                                "layout as a case of a grid."),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the model (compile time reported apart)."),
     compile_mode: Optional[CompileMode] = typer.Option(None, "--compile-mode", case_sensitive=False,
                                                        help="torch.compile mode (implies --compile)."),
@@ -123,6 +127,31 @@ def bench(
     num_classes: Optional[int] = num_classes_option(),
     weights: Optional[str] = weights_option(),
     strict: bool = strict_option(),
+    grid: bool = typer.Option(False, "--grid", help="The grid table even for one variant in one setting (each "
+                              "batch of --batch a case)."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help="Grid: rounds of all cases in turn; "
+                                         "--iters/--min-time are split over them [default: 3]."),
+    reference: Optional[str] = typer.Option(None, "--reference", metavar="CASE", help="Grid: the case relative "
+                                            "speeds divide by, a number or a name such as resnet50/fp32/b64/nchw "
+                                            "[default: the first]."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="Grid rows: throughput, latency or name [default: as run]."),
+    same_process: bool = typer.Option(False, "--same-process", help="Grid: run every case in this process "
+                                      "instead of a fresh one per case and round."),
+    no_retry: bool = typer.Option(False, "--no-retry", help="Fail on out-of-memory instead of halving the batch."),
+    nproc: Optional[int] = typer.Option(None, "--nproc", min=1, help="--mode train: data-parallel processes on "
+                                        "this node, launched by torchrun's machinery (one GPU each on CUDA)."),
+    nnodes: Optional[int] = typer.Option(None, "--nnodes", min=1, help="--nproc: nodes taking part [default: 1]."),
+    node_rank: Optional[int] = typer.Option(None, "--node-rank", min=0, help="--nproc: this node's rank [default: 0]."),
+    master_addr: Optional[str] = typer.Option(None, "--master-addr", metavar="HOST", help="--nproc: the rank-0 "
+                                              "node's address [default: 127.0.0.1]."),
+    master_port: Optional[int] = typer.Option(None, "--master-port", min=1, max=65535, help="--nproc: its port "
+                                              "[default: a free one on one node, 29500 on several]."),
+    backend: Optional[Backend] = typer.Option(None, "--backend", case_sensitive=False, help="--nproc: nccl or "
+                                              "gloo [default: nccl on cuda, gloo on cpu]."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", metavar="S", help="--nproc: end the run when no "
+                                            "rank progresses for S seconds [default: 300]."),
+    no_baseline: bool = typer.Option(False, "--no-baseline", help="--nproc: skip the one-process run (no "
+                                     "scaling efficiency)."),
     fmt: Format = format_option(),
     run_mode: Mode = typer.Option(Mode.eval, "--mode", case_sensitive=False,
                               help="eval: forward passes (inference). train: whole training steps (forward, loss, "
@@ -134,11 +163,13 @@ def bench(
                                       help="Autocast to bf16 or fp16 over fp32 weights (fp16 training adds a "
                                            "gradient scaler)."),
     detail: bool = typer.Option(False, "--detail", help="Train: time forward, backward and optimizer apart."),
+    kwargs: Optional[str] = kwargs_option(),
+    input_size: Optional[str] = input_size_option(),
 ) -> None:
     """Time forward passes or training steps: latency distribution, images/s, TFLOP/s, utilisation and
-    peak memory per batch."""
+    peak memory per batch; with several variants, dtypes or layouts, a grid of cases with relative speeds."""
     from ..bench.config import (DEFAULT_BATCH, DEFAULT_MIN_TIME_S, BenchConfig, check_bench_numbers, parse_batches,
-                                parse_device)
+                                parse_device, parse_dtypes, parse_layouts)
     from ..models import input_hw
 
     if iters is not None and min_time is not None:
@@ -149,23 +180,81 @@ def bench(
     if run_mode == Mode.eval and (optimizer is not None or detail):
         raise UsageError(f"{'--optimizer' if optimizer is not None else '--detail'} applies to training steps; add "
                          "--mode train or --mode both")
-    if amp is not None and dtype != Dtype.fp32:
+    dtypes, layouts = parse_dtypes(dtype), parse_layouts(channels_last)
+    if amp is not None and dtypes != ("fp32",):
         raise UsageError(f"--amp {amp.value} autocasts fp32 weights; it cannot be combined with --dtype "
-                         f"{dtype.value} (leave --dtype at fp32)")
+                         f"{','.join(dtypes)} (leave --dtype at fp32)")
     batches = parse_batches(batch) if batch is not None else (DEFAULT_BATCH,)
     device_name = parse_device(device)
+    variants = list(variants or [None])
+    if sort is not None and sort.strip().lower() not in ("throughput", "latency", "name"):
+        raise UsageError(f"--sort {sort!r} is not one of throughput, latency, name")
+    is_grid = (len(variants) > 1 or len(dtypes) > 1 or len(layouts) > 1 or grid or rounds is not None
+               or reference is not None or sort is not None or same_process)
+    if is_grid and max_batch:
+        raise UsageError("--max-batch measures one case; give --batch sizes for a grid")
+    if weights is not None and len(variants) > 1:
+        raise UsageError("--weights loads one network; give one VARIANT with --weights, or several without it")
     if save is not None:
         from ..bench.save import check_appendable
 
         check_appendable(save)
-    name, spec, state_dict = load_network(variant, weights, strict, in_chans, num_classes)
+    ddp = bench_ddp.DdpOptions(nproc=nproc, nnodes=nnodes, node_rank=node_rank, master_addr=master_addr,
+                               master_port=master_port, backend=backend.value if backend else None,
+                               timeout_s=timeout, no_baseline=no_baseline)
+    if bench_ddp.wanted(ddp, run_mode.value):
+        if is_grid:
+            raise UsageError("--nproc measures one case; give one variant in one --dtype and layout with --nproc")
+        bench_ddp.check(ddp, run_mode.value, device_name, batches, max_batch, detail)  # before the network loads
     mode = compile_mode.value if compile_mode is not None else ("default" if compile_ else None)
     min_time_s = DEFAULT_MIN_TIME_S if min_time is None else min_time
-    cfg = BenchConfig(variant=name, spec=spec, state_dict=state_dict, strict=strict, device=device_name,
-                      dtype=dtype.value, channels_last=channels_last, compile_mode=mode, batches=batches,
-                      max_batch=max_batch, size=input_hw(spec, size), warmup=warmup, iters=iters,
-                      min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops, force=force, mode=run_mode.value,
-                      optimizer=(optimizer or Optimizer.sgd).value, amp=amp.value if amp else None, detail=detail)
+    from ..models.external import ModuleSource
+
+    if is_grid:
+        from .bench_grid import GridOptions, run_grid
+
+        networks = [load_network(v, weights, strict, in_chans, num_classes, kwargs, input_size) for v in variants]
+        if any(isinstance(s, ModuleSource) for _, s, _ in networks):
+            raise UsageError("a grid takes built-in variants and specs; your own module (FILE.py:factory, timm:NAME, "
+                             "torchvision:NAME) is benchmarked one setting at a time")
+        run_grid(GridOptions(networks=[(n, s, input_hw(s, size)) for n, s, _ in networks], weights=weights,
+                             strict=strict, device=device_name, dtypes=dtypes, layouts=layouts, batches=batches,
+                             compile_mode=mode, warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads,
+                             peak_tflops=peak_tflops, force=force, retry=not no_retry, rounds=rounds or 3,
+                             reference=reference, sort=(sort or "run").strip().lower(), same_process=same_process,
+                             modes=("eval", "train") if run_mode == Mode.both else (run_mode.value,),
+                             optimizer=(optimizer or Optimizer.sgd).value, amp=amp.value if amp else None,
+                             detail=detail),
+                 fmt, save)
+        return
+    name, spec, state_dict = load_network(variants[0], weights, strict, in_chans, num_classes, kwargs, input_size)
+    if bench_ddp.wanted(ddp, run_mode.value):
+        if isinstance(spec, ModuleSource):
+            raise UsageError("--nproc takes a built-in variant or spec; your own module (FILE.py:factory, "
+                             "timm:NAME, torchvision:NAME) runs on one process only")
+        bench_ddp.run(ddp, mode=run_mode.value, variant=name, spec=spec, state_dict=state_dict, strict=strict,
+                      device=device_name, dtype=dtypes[0], amp=amp.value if amp else None,
+                      optimizer=(optimizer or Optimizer.sgd).value, channels_last=layouts[0],
+                      compile_mode=mode, batches=batches, max_batch=max_batch, size=input_hw(spec, size),
+                      warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads, fmt=fmt, save=save)
+        return
+    settings = dict(state_dict=state_dict, strict=strict, device=device_name, dtype=dtypes[0],
+                    channels_last=layouts[0], compile_mode=mode, batches=batches, max_batch=max_batch,
+                    warmup=warmup, iters=iters, min_time_s=min_time_s, threads=threads, peak_tflops=peak_tflops,
+                    force=force, retry=not no_retry, mode=run_mode.value, optimizer=(optimizer or Optimizer.sgd).value,
+                    amp=amp.value if amp else None, detail=detail)
+    if isinstance(spec, ModuleSource):  # your own network: built once here, after the checks above
+        from ..bench.api import network_config
+        from ..models import parse_size
+        from ..render.console import note
+
+        hw = parse_size(size) if size is not None else None
+        import_torch()
+        cfg, notes = network_config(spec, hw, name=name, **settings)
+        for line in notes:
+            note(f"note: {line}")
+    else:
+        cfg = BenchConfig(variant=name, spec=spec, size=input_hw(spec, size), **settings)
     _run(cfg, fmt, save)
 
 

@@ -24,7 +24,15 @@ FORMAT_HELP = "Output format: table, json, csv or markdown."
 
 VARIANT_HELP = ("A variant name (see 'resnet-cli list') or a spec such as "
                 "'resnet(depth=50, groups=32, width=4, stem=deep, shortcut=avgpool, attn=se)' "
-                "or 'resnet50d(in_chans=1)'. See README, 'Custom specs'.")
+                "or 'resnet50d(in_chans=1)'. See README, 'Custom specs'. Or your own network: "
+                "path/to/file.py:factory, package.module:factory, timm:NAME or torchvision:NAME "
+                "(architecture only, no weights downloaded). Loading a file or module runs its code, "
+                "as python would; --weights never does.")
+
+KWARGS_HELP = ("Keyword arguments for your own network's factory (file.py:factory, timm:NAME, ...), e.g. "
+               "'depth=50,num_classes=10,act=\"relu\"': Python literals only, nothing is evaluated.")
+INPUT_SIZE_HELP = ("Input C,H,W of your own network when it cannot tell (default: timm's pretrained_cfg, else "
+                   "the first conv's in_channels and 224x224). --size still sets H and W.")
 
 
 def format_option(default: Format = Format.table):
@@ -83,6 +91,14 @@ def emit(fmt: Format, payload: Any, rows: Sequence[dict], columns: Sequence[str]
             console.print(r, crop=False)  # a narrow terminal wraps the line; nothing is cut off
 
 
+def kwargs_option():
+    return typer.Option(None, "--kwargs", metavar="KEY=VALUE,...", help=KWARGS_HELP)
+
+
+def input_size_option():
+    return typer.Option(None, "--input-size", metavar="C,H,W", help=INPUT_SIZE_HELP)
+
+
 def weights_option():
     return typer.Option(None, "--weights", help="A checkpoint (.pth, .pt, .safetensors) to load; read safely "
                         "(never unpickles code). With --weights, VARIANT may be left out: it is identified.")
@@ -94,17 +110,35 @@ def strict_option():
 
 
 def load_network(variant: Optional[str], weights: Optional[str] = None, strict: bool = True,
-                 in_chans: Optional[int] = None, num_classes: Optional[int] = None):
+                 in_chans: Optional[int] = None, num_classes: Optional[int] = None,
+                 kwargs: Optional[str] = None, input_size: Optional[str] = None):
     """(display name, spec, state_dict or None) for a command.
 
     Without ``weights`` this is ``models.resolve`` with the overrides. With ``weights`` the checkpoint is read
     safely and identified (or checked against ``variant``) by ``analysis.checkpoint.load_weights``;
     its notes (keys that did not load with --no-strict, other matching variants) go to stderr.
+    Your own network (``file.py:factory``, ``timm:NAME``, ...) gives a ``models.external.ModuleSource``
+    with ``kwargs`` and ``input_size`` (checked here, built later by the command).
 
     Raises:
-        UsageError: no variant and no weights, an unknown variant, weights that do not fit.
+        UsageError: no variant and no weights, an unknown variant, weights that do not fit, --kwargs or
+            --input-size without your own network, --weights with it.
         RuntimeFailure: an unreadable checkpoint.
     """
+    from ..models.external import is_source
+
+    if variant is not None and is_source(variant):
+        if weights is not None:
+            raise UsageError("--weights loads checkpoints into the built-in ResNets only; your own network's "
+                             "factory makes its weights (architecture only: they do not change the figures)")
+        from ..models.external import parse_source
+
+        name, source = parse_source(variant, kwargs, input_size, in_chans=in_chans, num_classes=num_classes)
+        return name, source, None
+    if kwargs is not None or input_size is not None:
+        flag = "--kwargs" if kwargs is not None else "--input-size"
+        raise UsageError(f"{flag} applies to your own network (path/to/file.py:factory, package.module:factory, "
+                         "timm:NAME, torchvision:NAME); a built-in variant takes a spec, e.g. 'resnet50(in_chans=1)'")
     if weights is None:
         if variant is None:
             raise UsageError("missing VARIANT: give a variant name or spec (see 'resnet-cli list'), or --weights FILE")
@@ -120,3 +154,18 @@ def load_network(variant: Optional[str], weights: Optional[str] = None, strict: 
     for line in loaded.notes:
         note(line)
     return loaded.name, loaded.spec, loaded.state_dict
+
+
+def network_hw_text(spec, size: Optional[str]):
+    """``--size`` as (H, W) for a command (before torch): the spec's default when not given; for your own
+    network (``ModuleSource``) None means its own input size, decided once it is built.
+
+    Raises:
+        UsageError: a bad --size.
+    """
+    from ..models import input_hw, parse_size
+    from ..models.external import ModuleSource
+
+    if isinstance(spec, ModuleSource):
+        return parse_size(size) if size is not None else None
+    return input_hw(spec, size)

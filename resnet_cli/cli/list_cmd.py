@@ -42,7 +42,7 @@ def variant_rows(family: Optional[str], pattern: Optional[str] = None) -> list[d
             "stem": s.stem + ("" if s.stem_pool == "max" else f" (pool: {s.stem_pool})"),
             "shortcut": s.shortcut, "attention": s.attn if s.attn == "none" or s.se_ratio == 1 / 16 or s.attn != "se"
             else f"se (ratio {s.se_ratio:g})",
-            "norm": s.norm + ("" if s.aa == "none" else f" + aa:{s.aa}"),
+            "norm": s.norm + ("" if s.conv == "plain" else f" + {s.conv} conv") + ("" if s.aa == "none" else f" + aa:{s.aa}"),
             "input_size": "x".join(map(str, s.input_size)),
             "source": v.source,
         })

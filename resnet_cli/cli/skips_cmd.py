@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, load_network,
-                     size_option, strict_option, weights_option)
+from .common import (VARIANT_HELP, Format, emit, format_option, in_chans_option, input_size_option, kwargs_option,
+                     load_network, size_option, strict_option, weights_option)
 
 
 class Decoder(str, enum.Enum):
@@ -56,6 +56,8 @@ def skips(
     fmt: Format = format_option(),
     weights: Optional[str] = weights_option(),
     strict: bool = strict_option(),
+    kwargs: Optional[str] = kwargs_option(),
+    input_size: Optional[str] = input_size_option(),
 ) -> None:
     """Encoder feature maps (module to hook, channels, HxW, stride, receptive field) and whether a U-Net
     decoder's upsampled maps match the skips; if not, the nearest valid sizes and the padding / crop.
@@ -63,7 +65,7 @@ def skips(
     from ..models import UNetSpec
     from ..render.console import note
 
-    name, spec, _ = load_network(variant, weights, strict, in_chans)
+    name, spec, _ = load_network(variant, weights, strict, in_chans, kwargs=kwargs, input_size=input_size)
     if isinstance(spec, UNetSpec) or decoder_channels is not None or attention is not None or classes is not None:
         spec = _unet(name, spec, decoder_channels, depth, attention, classes)
         from ..analysis.decoder_plan import unet_stages
@@ -81,6 +83,8 @@ def skips(
 
     result = encoder_stages(spec, size, output_stride=output_stride, depth=depth,
                             decoder=decoder.value if decoder else "upsample", name=name)
+    for line in result.notes:
+        note(f"note: {line}")
     emit(fmt, result, stage_rows(result), COLUMNS, stages_tables, NUMERIC)
     if fmt in (Format.csv, Format.markdown):
         note(result.decoder_check.verdict)

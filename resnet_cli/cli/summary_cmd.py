@@ -10,8 +10,9 @@ import typer
 
 from ..errors import UsageError
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, load_network,
-                     num_classes_option, size_option, strict_option, weights_option)
+from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, input_size_option,
+                     kwargs_option, load_network, num_classes_option, network_hw_text, size_option, strict_option,
+                     weights_option)
 
 
 class Count(str, enum.Enum):
@@ -65,6 +66,8 @@ def summary(
     num_classes: Optional[int] = num_classes_option(),
     weights: Optional[str] = weights_option(),
     strict: bool = strict_option(),
+    kwargs: Optional[str] = kwargs_option(),
+    input_size: Optional[str] = input_size_option(),
     pass_: Pass = typer.Option(Pass.eval, "--pass", case_sensitive=False,
                                help="eval: one forward pass. train: a training step: forward, backward (w.r.t. "
                                     "input and weights) and optimizer MACs per layer, and its memory plan."),
@@ -87,10 +90,8 @@ def summary(
     totals of params, MACs and FLOPs (FLOPs = 2 x MACs), and memory. No real forward pass is run,
     so any input size and batch answer in seconds with little memory. --pass train adds the training
     step (backward and optimizer MACs, a memory plan from a fake step; --gpu-memory for a verdict)."""
-    from ..models import input_hw
-
-    name, spec, _state = load_network(variant, weights, strict, in_chans, num_classes)
-    hw = input_hw(spec, size)  # a bad --size answers before torch is imported
+    name, spec, _state = load_network(variant, weights, strict, in_chans, num_classes, kwargs, input_size)
+    hw = network_hw_text(spec, size)  # a bad --size answers before torch is imported
     budget, train = _check_train_options(pass_, optimizer, dtype, amp, gpu_memory, freeze)
     from ..analysis.summary import summarize
     from ..render.console import note
@@ -102,6 +103,8 @@ def summary(
                        dtype="amp" if amp is not None and dtype is None else (dtype.value if dtype else None),
                        amp=amp.value if amp else None, channels_last=channels_last, freeze=freeze,
                        gpu_memory=budget)
+    for line in result.notes:
+        note(f"note: {line}")
     if fmt in (Format.csv, Format.markdown):
         note(totals_line(result))
     emit(fmt, result, layer_rows(result), layer_columns(result), summary_table, LAYER_NUMERIC)
@@ -129,14 +132,22 @@ def compare(
     variants: List[str] = typer.Argument(..., metavar="VARIANT_OR_SPEC...", help="Two or more variants or specs."),
     size: Optional[str] = size_option("Input size H or HxW for the MACs column (default: each variant's own)."),
     fmt: Format = format_option(),
+    kwargs: Optional[str] = typer.Option(None, "--kwargs", metavar="KEY=VALUE,...",
+                                         help="Keyword arguments for every file.py:factory / timm:NAME in the list."),
+    input_size: Optional[str] = input_size_option(),
 ) -> None:
     """Variants side by side: params, MACs at a size, conv layers, stage channels, output stride and
     default input size."""
-    from ..models import parse_size, resolve
+    from ..models import parse_size
+    from ..models.external import is_source
 
     hw = parse_size(size) if size is not None else None
-    for variant in variants:
-        resolve(variant)  # an unknown name or a bad size answers before torch is imported
+    if (kwargs is not None or input_size is not None) and not any(is_source(v) for v in variants):
+        load_network(variants[0], kwargs=kwargs, input_size=input_size)  # the usage error for --kwargs alone
+    # an unknown name or a bad size answers before torch is imported; your own networks carry --kwargs
+    checked = [load_network(v, kwargs=kwargs if is_source(v) else None,
+                            input_size=input_size if is_source(v) else None)[1] for v in variants]
+    variants = [spec if is_source(v) else v for v, spec in zip(variants, checked)]
     from ..analysis.summary import compare as compare_variants
     from ..render.summary import COMPARE_COLUMNS, COMPARE_NUMERIC, compare_rows, compare_table
 

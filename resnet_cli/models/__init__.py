@@ -19,6 +19,8 @@ def get_spec(name_or_spec: str | ResNetSpec, **overrides) -> ResNetSpec:
     Raises:
         UsageError: unknown name, unknown key, or a value that is not allowed.
     """
+    if not isinstance(name_or_spec, (str, ResNetSpec, UNetSpec)) and hasattr(name_or_spec, "build"):
+        return name_or_spec  # a network that is not a ResNetSpec or UNetSpec (models.external.ModuleSource)
     if isinstance(name_or_spec, (ResNetSpec, UNetSpec)):
         changes = {k: v for k, v in overrides.items() if v is not None}
         return name_or_spec.replace(**changes) if changes else name_or_spec
@@ -40,7 +42,7 @@ def build_model(name_or_spec: str | ResNetSpec, **overrides):
     """
     spec = get_spec(name_or_spec, **overrides)
     if hasattr(spec, "build"):
-        return spec.build()
+        return spec.build()  # its own builder (UNetSpec; models.external.ModuleSource: the user's factory)
     from .resnet import build
 
     return build(spec)

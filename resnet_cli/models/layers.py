@@ -56,6 +56,8 @@ def norm_act_layer(kind: str, channels: int) -> nn.Module:
         return EvoNorm2dS0(channels)
     if kind == "frn":
         return FilterResponseNormTlu2d(channels)
+    if kind == "evonorm_b0":
+        return EvoNorm2dB0(channels)
     return BatchNormAct2d(channels)
 
 
@@ -291,6 +293,41 @@ class EvoNorm2dS0(nn.Module):
         v = self.v.view(shape).to(x.dtype)
         x = x * (x * v).sigmoid() / _group_std(x, self.groups, self.group_size, self.eps)
         return x * self.weight.view(shape).to(x.dtype) + self.bias.view(shape).to(x.dtype)
+
+
+class EvoNorm2dB0(nn.Module):
+    """EvoNorm-B0 (Liu et al. 2020, table 1) as timm's ``EvoNorm2dB0``: ``y = x / max(sqrt(var_batch + eps),
+    v * x + instance_std(x)) * weight + bias``, eps 1e-3; the batch variance is the running one in eval
+    mode (buffer ``running_var``, momentum 0.1, updated with the unbiased batch variance in training).
+    Parameters ``weight``, ``bias``, ``v`` (C each). Shapes: (N, C, H, W) -> (N, C, H, W).
+
+    An empty batch (N = 0) in training mode leaves ``running_var`` as it is (timm's would become NaN).
+    """
+
+    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-3):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.v = nn.Parameter(torch.ones(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1, 1, 1)
+        if self.training and x.shape[0]:
+            var = x.float().var(dim=(0, 2, 3), unbiased=False)
+            n = x.numel() / x.shape[1]
+            self.running_var.copy_(self.running_var * (1 - self.momentum) + var.detach() * self.momentum * (n / (n - 1)))
+        else:
+            var = self.running_var
+        left = var.add(self.eps).sqrt_().to(x.dtype).view(shape).expand_as(x)
+        with warnings.catch_warnings():
+            if x.shape[0] == 0:  # an empty reduction: torch warns of no degrees of freedom, there is no sample
+                warnings.filterwarnings("ignore", message=r"var\(\): degrees of freedom", category=UserWarning)
+            std = x.float().var(dim=(2, 3), unbiased=False, keepdim=True).add(self.eps).sqrt().to(x.dtype)
+        right = x * self.v.to(x.dtype).view(shape) + std.expand(x.shape)
+        x = x / left.max(right)
+        return x * self.weight.to(x.dtype).view(shape) + self.bias.to(x.dtype).view(shape)
 
 
 class FilterResponseNormTlu2d(nn.Module):

@@ -69,6 +69,10 @@ def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
     """
     if not isinstance(text, str) or not text.strip():
         raise UsageError("empty variant name: give a name such as resnet50 or a spec such as 'resnet(depth=18)'")
+    if ":" in text.split("(", 1)[0]:  # the user's own module: file.py:factory, pkg.mod:factory, timm:NAME, ...
+        from .external import parse_source
+
+        return parse_source(text, **overrides)
     match = _SPEC_RE.match(text)
     if not match:
         raise UsageError(f"cannot read {text!r} as a variant or spec: expected NAME or NAME(key=value, ...)")

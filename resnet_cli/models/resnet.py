@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from .layers import (anti_alias, attention, conv_layer, deep_stem_convs, deep_stem_widths, norm_act_layer,
-                     norm_layer, shortcut, v2_stem_pool, AvgPool2dSame, EvoNorm2dS0, FilterResponseNormTlu2d)
+                     norm_layer, shortcut, v2_stem_pool, AvgPool2dSame, EvoNorm2dB0, EvoNorm2dS0,
+                     FilterResponseNormTlu2d)
 from .spec import ResNetSpec
 
 
@@ -351,7 +352,7 @@ def _init_weights(model: nn.Module, zero_init_last: bool, last_norms: tuple[str,
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, EvoNorm2dS0, FilterResponseNormTlu2d)):
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, EvoNorm2dS0, EvoNorm2dB0, FilterResponseNormTlu2d)):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
     if zero_init_last:

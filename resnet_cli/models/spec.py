@@ -18,12 +18,12 @@ STEMS = ("7x7", "deep", "tiered", "3x3")
 STEM_POOLS = ("max", "conv", "none", "fixed", "same")
 SHORTCUTS = ("conv", "avgpool", "pad")
 ATTNS = ("none", "se", "eca")
-NORMS = ("batchnorm", "groupnorm", "evonorm", "frn")
+NORMS = ("batchnorm", "groupnorm", "evonorm", "frn", "evonorm_b0")
 AAS = ("none", "blur", "avgpool")
 NAMINGS = ("torchvision", "timm")
 CONVS = ("plain", "std")
 #: Norms that carry their own activation (timm's ResNetV2 only): no ReLU of ours follows them.
-SELF_ACTIVATED_NORMS = ("evonorm", "frn")
+SELF_ACTIVATED_NORMS = ("evonorm", "frn", "evonorm_b0")
 
 #: Blocks per stage behind the usual depths (He et al. 2015, table 1; timm for 10, 14, 26, 200).
 DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
@@ -69,7 +69,9 @@ class ResNetSpec:
             also take ``evonorm`` (EvoNorm-S0, Liu et al. 2020: ``x * sigmoid(v x) / group_std(x)`` over
             32 groups, then a per-channel scale and shift; timm ``EvoNorm2dS0``, eps 1e-5) and ``frn``
             (Filter Response Normalization + TLU, Singh and Krishnan 2020: ``max(g x / rms(x) + b, tau)``
-            with the mean square over H, W; timm ``FilterResponseNormTlu2d``, eps 1e-5). Both are
+            with the mean square over H, W; timm ``FilterResponseNormTlu2d``, eps 1e-5), and
+            ``evonorm_b0`` (EvoNorm-B0: ``x / max(sqrt(var_batch + eps), v x + instance_std(x))``, the
+            batch variance kept as ``running_var``; timm ``EvoNorm2dB0``, eps 1e-3). All three are
             norm and activation in one: no ReLU follows them.
         aa: anti-aliased downsampling in the strided convs of blocks: ``blur`` (3x3 binomial blur pool,
             Zhang 2019) or ``avgpool`` (2x2 average pool).

@@ -24,7 +24,10 @@ COLUMNS = ["variant", "device", "dtype", "channels_last", "compile_mode", "input
            # training steps (--mode train/both); the train_*/infer_* names are timm benchmark.py's
            "mode", "optimizer", "amp", "train_samples_per_sec", "train_step_time", "train_batch_size",
            "infer_samples_per_sec", "infer_step_time", "infer_batch_size", "param_count", "forward_ms",
-           "backward_ms", "optimizer_ms", "plan_peak_bytes", "step_peak_bytes", "plan_error_percent"]
+           "backward_ms", "optimizer_ms", "plan_peak_bytes", "step_peak_bytes", "plan_error_percent",
+           # the rest of the statistics, and GMACs of one image and the image side (timm's gmacs, img_size)
+           "latency_p25_ms", "latency_p75_ms", "latency_p90_ms", "latency_p99_ms", "latency_iqr_ms", "gmacs",
+           "infer_img_size"]
 NUMERIC = [c for c in COLUMNS if c not in ("variant", "device", "dtype", "channels_last", "compile_mode",
                                            "input_size", "complete", "mode", "optimizer", "amp")]
 _BAR_WIDTH = 40
@@ -53,6 +56,9 @@ def rows(report) -> list[dict]:
             "peak_memory_bytes": r.peak_memory_bytes, "peak_reserved_bytes": r.peak_reserved_bytes,
             "first_call_ms": r.first_call_ms, "compile_ms": r.compile_ms, "outliers": r.outliers,
             "complete": r.complete, **_train_columns(report, r),
+            "latency_p25_ms": lat.p25, "latency_p75_ms": lat.p75, "latency_p90_ms": lat.p90,
+            "latency_p99_ms": lat.p99, "latency_iqr_ms": lat.iqr, "gmacs": report.flops_per_image / 2 / 1e9,
+            "infer_img_size": report.input_size[-1],
         })
     return [{k: _sig(v) for k, v in row.items()} for row in out]
 
@@ -97,11 +103,14 @@ def environment_table(report) -> Table:
         ("device", f"{env.device} ({env.device_name})"), ("software", versions),
         ("cpu", f"{env.cpu_model}, {env.cpu_count} logical CPUs, {env.threads} torch threads"
                 + (f", load average {env.load_average:.2f}" if env.load_average is not None else "")),
-        ("dtype", f"{env.dtype}, {memory}, {compiled}"), ("input", f"N x {c} x {h} x {w}"),
+        ("dtype", f"{env.dtype}" + (f" + {report.amp} autocast" if report.amp else "") + f", {memory}, {compiled}"),
+        ("input", f"N x {c} x {h} x {w}"),
         ("FLOPs", f"{report.flops_per_image / 1e9:.4g} GFLOPs per image, {report.flops_convention}"),
         ("peak", peak),
     ]:
         table.add_row(key, value)
+    if report.train_flops_convention:
+        table.add_row("train FLOPs", report.train_flops_convention)
     return table
 
 

@@ -44,7 +44,8 @@ def stages_tables(result) -> list:
         table.add_column(col, justify="right" if right else "left")
     for row in stage_rows(result):
         table.add_row(row["name"], row["module"], str(row["channels"]), f"{row['height']}x{row['width']}",
-                      str(row["stride"]), str(row["receptive_field"]), row["skip_check"],
+                      str(row["stride"]), "n/a" if row["receptive_field"] is None else str(row["receptive_field"]),
+                      row["skip_check"],
                       style=None if "MISMATCH" not in row["skip_check"] and "non-integer" not in row["skip_check"]
                       else "red")
     # The verdict is one line in JSON; here each '; '-separated part gets its own line.

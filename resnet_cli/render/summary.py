@@ -16,7 +16,8 @@ from .tables import LinesTable, keep_whole
 
 #: CSV / Markdown columns of ``summary``, one row per layer.
 LAYER_COLUMNS = ["name", "type", "depth", "output_shape", "kernel_size", "layer_stride", "params",
-                 "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls", "is_leaf"]
+                 "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls", "is_leaf",
+                 "receptive_field_note"]
 LAYER_NUMERIC = ["depth", "params", "trainable_params", "macs", "macs_percent", "receptive_field", "stride", "calls",
                  "forward_macs", "backward_input_macs", "backward_weight_macs", "optimizer_macs", "saved_bytes"]
 #: CSV / Markdown columns of ``compare``, one row per variant.
@@ -75,8 +76,8 @@ def summary_table(s) -> list:
              f"MACs by {s.engine}{shown}")
     cells = [["  " * (r.depth - 1) + r.name, r.type + (f" x{r.calls}" if r.calls > 1 else ""),
               _shape(r.output_shape), _kernel(r.kernel_size, r.layer_stride), f"{r.params:,}", f"{r.macs:,}",
-              f"{r.macs_percent:.2f}", _global(r.receptive_field, r.output_shape),
-              _global(r.stride, r.output_shape)] for r in s.layers]
+              f"{r.macs_percent:.2f}", _global(r.receptive_field, r.output_shape, r.receptive_field_note),
+              _global(r.stride, r.output_shape, r.receptive_field_note)] for r in s.layers]
     header, right = _HEADER, _RIGHT
     if s.train is not None:
         header, right = _HEADER + _TRAIN_HEADER, _RIGHT | {9, 10, 11}
@@ -93,7 +94,7 @@ def summary_table(s) -> list:
     totals.add_row("MACs", f"{s.macs:,}", f"{_si(s.macs)}MACs, batch {s.input_size[0]}")
     totals.add_row("FLOPs", f"{s.flops:,}", f"{_si(s.flops)}FLOPs = 2 x MACs")
     totals.add_row("Counted", "", s.note)
-    totals.add_row("Output stride", f"{s.output_stride}", "")
+    totals.add_row("Output stride", "n/a" if s.output_stride is None else f"{s.output_stride}", "")
     memory = ", ".join(f"{what} {human_bytes(n, 2)}" for what, n in (
         ("input", m.input_bytes), ("params", m.param_bytes), ("buffers", m.buffer_bytes),
         ("activations", m.activation_bytes)))
@@ -106,7 +107,12 @@ def summary_table(s) -> list:
     plan = s.train.memory_plan if s.train is not None else s.memory_plan
     if plan is not None:
         _plan_rows(totals, plan)
-    return [LinesTable(title, header, cells, right), totals]
+    # on a terminal: stages (the network's children that have rows below them) bold, rows that do no
+    # multiply-accumulate dim, and a bar of each row's share of the MACs after "% MACs"
+    styles = ["bold" if r.depth == 1 and not r.is_leaf else "dim" if r.macs == 0 else "" for r in s.layers]
+    bars = [r.macs_percent / 100 for r in s.layers]
+    return [LinesTable(title, header, cells, right, styles=styles, bars=bars, bar_after=6, bar_header="share"),
+            totals]
 
 
 _HEADER = ["Layer", "Type", "Output shape", "Kernel/stride", "Params", "MACs", "% MACs", "RF", "Stride"]
@@ -160,7 +166,7 @@ def compare_table(c) -> list:
         table.add_row(r.variant, f"{r.params:,}", f"{r.macs:,}", f"{r.flops:,}", _shape(r.input_size),
                       f"{r.conv_layers}", "-".join(map(str, r.stage_channels)), f"{r.output_stride}",
                       _shape(r.default_input_size))
-    return [keep_whole(table)]
+    return [keep_whole(table, longest=80)]  # a file.py:factory name is long; it must not vanish
 
 
 def _shape(shape: Optional[Any]) -> str:
@@ -176,9 +182,11 @@ def _kernel(kernel, stride) -> str:
     return f"{text} /{stride[0]}" if len(set(stride)) == 1 else f"{text} /{'x'.join(map(str, stride))}"
 
 
-def _global(value: Optional[int], shape) -> str:
+def _global(value: Optional[int], shape, not_known: Optional[str] = None) -> str:
     if value is not None:
         return str(value)
+    if not_known:
+        return "n/a"  # the reason is in the summary's notes
     if shape and len(shape) == 4 and shape[2] * shape[3] > 1:
         return "n/a"  # a spatial map after a fractional resize (U-Net decoder): no defined RF
     return "global" if shape else ""

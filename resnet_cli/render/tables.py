@@ -3,7 +3,7 @@ tables. Record-specific layouts live in the render module of their command."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 if TYPE_CHECKING:  # rich.table is imported by the renderers that build rich tables, not by `list`
     from rich.table import Table
@@ -24,33 +24,81 @@ def keep_whole(table: Table, longest: int = 28) -> Table:
 class LinesTable:
     """A plain aligned table written as whole lines, for long listings: a rich ``Table`` measures and
     wraps every cell, which takes seconds for the ~500 rows of a resnet152 (and 0.1 s for ``list``);
-    these rows never wrap and never shorten a value. ``right``: indices of right-aligned columns."""
+    these rows never wrap and never shorten a value. ``right``: indices of right-aligned columns.
 
-    def __init__(self, title: str, header: list[str], cells: list[list[str]], right: set[int]):
+    On a colour terminal (not piped, no ``NO_COLOR``) it looks like a rich table: a rule under the
+    header, ``styles`` per row (rich style names, e.g. ``bold`` for stage rows, ``dim`` for rows that
+    recede), and with ``bars`` (a fraction 0..1 per row) a bar column after column ``bar_after``.
+    Elsewhere it prints the same plain text as before."""
+
+    BAR_WIDTH = 10
+
+    def __init__(self, title: str, header: list[str], cells: list[list[str]], right: set[int],
+                 styles: Optional[list[str]] = None, bars: Optional[list[float]] = None, bar_after: int = -1,
+                 bar_header: str = ""):
         self.title, self.header, self.cells, self.right = title, header, cells, right
+        self.styles, self.bars, self.bar_after, self.bar_header = styles, bars, bar_after, bar_header
+
+    def _with_bars(self, unicode: bool) -> tuple[list[str], list[list[str]], set[int]]:
+        at = self.bar_after + 1
+        header = self.header[:at] + [self.bar_header] + self.header[at:]
+        cells = [row[:at] + [_bar(f, self.BAR_WIDTH, unicode)] + row[at:] for row, f in zip(self.cells, self.bars)]
+        return header, cells, {i if i < at else i + 1 for i in self.right}
 
     def __rich_console__(self, console, options):
         from rich.segment import Segment
         from rich.style import Style
 
-        widths = [max([len(h)] + [len(row[i]) for row in self.cells]) for i, h in enumerate(self.header)]
+        fancy = console.is_terminal and not console.no_color and console.color_system is not None
+        unicode = (console.encoding or "").lower().startswith("utf")
+        header, cells, right = self.header, self.cells, self.right
+        if fancy and self.bars is not None:
+            header, cells, right = self._with_bars(unicode)
+        widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(header)]
 
         def line(values):
-            return "  ".join(v.rjust(w) if i in self.right else v.ljust(w)
+            return "  ".join(v.rjust(w) if i in right else v.ljust(w)
                              for i, (v, w) in enumerate(zip(values, widths))).rstrip()
 
-        yield Segment(self.title, Style(italic=True))
+        yield Segment(self.title, Style(italic=True) if fancy else None)
         yield Segment.line()
-        if not self.cells:  # --depth 0: the totals only
+        if not cells:  # --depth 0: the totals only
             return
-        yield Segment(line(self.header), Style(bold=True))
+        yield Segment(line(header), Style(bold=True) if fancy else None)
         yield Segment.line()
-        yield Segment("-" * (sum(widths) + 2 * (len(widths) - 1)))
+        yield Segment(("─" if fancy and unicode else "-") * (sum(widths) + 2 * (len(widths) - 1)),
+                      Style(dim=True) if fancy else None)
         yield Segment.line()
-        for row in self.cells:
-            yield Segment(line(row))
+        styles = {name: Style.parse(name) for name in set(self.styles or []) if name} if fancy else {}
+        bar_at = None
+        if fancy and self.bars is not None:  # the bar's columns, drawn in a colour of their own
+            k = self.bar_after + 1
+            bar_at = (sum(widths[:k]) + 2 * k, sum(widths[:k + 1]) + 2 * k)
+        bar_style = Style(color="cyan")
+        for k, row in enumerate(cells):
+            style = styles.get(self.styles[k]) if styles and self.styles else None
+            text = line(row)
+            if bar_at is None:
+                yield Segment(text, style)
+            else:
+                a, b = bar_at
+                yield Segment(text[:a], style)
+                yield Segment(text[a:b], bar_style + style if style else bar_style)
+                yield Segment(text[b:], style)
             yield Segment.line()
         yield Segment.line()
+
+
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def _bar(fraction: float, width: int, unicode: bool) -> str:
+    """``fraction`` (0..1) of ``width`` cells: eighth-cell steps in unicode, whole ``#`` cells in ASCII."""
+    fraction = max(0.0, min(1.0, fraction))
+    if not unicode:
+        return "#" * round(fraction * width)
+    eighths = round(fraction * width * 8)
+    return "█" * (eighths // 8) + (_EIGHTHS[eighths % 8] if eighths % 8 else "")
 
 
 def simple_table(rows: Sequence[dict], columns: Sequence[str], title: str = "",

@@ -137,7 +137,7 @@ def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[s
     stem's three widths; ``maxpool.0`` is ResNet-RS's conv stem pool; shortcut from the downsample
     indices (``0`` conv: plain, ``1`` conv after a pool: avgpool, none where channels change: option-A
     pad); ``se.fc1`` (SE, ratio from its width) or ``se.conv`` (ECA); BatchNorm when running
-    statistics are present, EvoNorm-S0 / FRN from their ``v`` / ``tau`` parameters, else GroupNorm;
+    statistics are present, EvoNorm-S0 / -B0 / FRN from their ``v`` / ``tau`` tensors, else GroupNorm;
     ``in_chans`` from the stem; classes from ``fc``/``head.fc``. Widths are read as they are
     (``wide_factor=1``); a width multiplier shows only in the widths it produces.
     For the ``layerN.j`` layout also (:func:`_derive_v1`) the block type per stage, each block's inner
@@ -313,16 +313,21 @@ def _regular_widths(kinds, outs, inner, groups, reduce_first):
             return None
     return widths, wpg, exact
 def _norm_kind(shapes: dict) -> str:
-    """The norm layer of a state_dict: BatchNorm (running statistics), EvoNorm-S0 (timm
-    ``EvoNorm2dS0``: ``weight``, ``bias``, ``v``), FRN (timm ``FilterResponseNormTlu2d``: ``weight``,
-    ``bias``, ``tau``), else GroupNorm (``weight`` and ``bias`` only), by majority over the norms."""
-    votes = Counter()
+    """The norm layer of a state_dict, from the tensors each norm module holds, by majority over the
+    modules: BatchNorm (``running_mean``), EvoNorm-B0 (``v`` and ``running_var``; timm ``EvoNorm2dB0``),
+    EvoNorm-S0 (``v`` only; timm ``EvoNorm2dS0``), FRN (``tau``; timm ``FilterResponseNormTlu2d``), else
+    GroupNorm (``weight`` and ``bias`` only)."""
+    held: dict[str, set] = {}
     for key in shapes:
-        if key.endswith(BN_BUFFERS[:2]):
+        module, _, leaf = key.rpartition(".")
+        held.setdefault(module, set()).add(leaf)
+    votes = Counter()
+    for leaves in held.values():
+        if "running_mean" in leaves:
             votes["batchnorm"] += 1
-        elif key.endswith(".v") and "norm" in key.rsplit(".", 2)[-2]:
-            votes["evonorm"] += 1
-        elif key.endswith(".tau") and "norm" in key.rsplit(".", 2)[-2]:
+        elif "v" in leaves:
+            votes["evonorm_b0" if "running_var" in leaves else "evonorm"] += 1
+        elif "tau" in leaves:
             votes["frn"] += 1
     return votes.most_common(1)[0][0] if votes else "groupnorm"
 
