@@ -182,13 +182,20 @@ def small_specs(draw):
     if fields["block"] == "bottleneck":
         fields["groups"] = draw(st.sampled_from([1, 2, 4]))
         fields["width_per_group"] = draw(st.sampled_from([16, 32, 64, 128]))
+    if not fields["preact"]:  # the post-activation keys of ResNet v1, Keras, SENet-154 and timm's test_resnet
+        fields["conv_bias"] = draw(st.booleans())
+        fields["reduce_first"] = draw(st.sampled_from([1, 1, 2]))
+        fields["down_kernel_size"] = 3 if fields["shortcut"] == "conv" and draw(st.booleans()) else 1
+        if draw(st.booleans()):
+            fields["stage_blocks"] = tuple(draw(st.lists(st.sampled_from(["basic", "bottleneck"]),
+                                                         min_size=stages, max_size=stages)))
     try:
         return resolve("resnet")[1].replace(**fields)
     except UsageError:
         assume(False)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
 @given(small_specs())
 def test_any_buildable_spec_is_identified_key_for_key(spec):
     shapes = expected_shapes(spec)

@@ -239,12 +239,14 @@ def _derive_v1(shapes: dict, stages: list[list[dict]], make_divisible) -> tuple[
     undetermined = ["aa", "dilate", "input_size"]
     if "bottleneck" in kinds:
         undetermined.append("stride_in_1x1")
-    reduce = _vote(row[-1] // row[0] for stage in inner for row in stage if row[0] and row[-1] % row[0] == 0)
-    fields["reduce_first"] = reduce if reduce and all(
-        row[0] == row[-1] // reduce for stage in inner for row in stage) else 1
+    # reduce_first: the first conv's width as a fraction of the 3x3's (bottleneck) or of the output (basic)
+    pairs = [(row[0], row[-1] if kind == "bottleneck" else out)
+             for stage, kind, out in zip(inner, kinds, outs) for row in stage]
+    reduce = _vote(full // first for first, full in pairs if first and full % first == 0)
+    fields["reduce_first"] = reduce if reduce and all(first == full // reduce for first, full in pairs) else 1
     regular = _regular_widths(kinds, outs, inner, groups, fields["reduce_first"])
     if regular is None:  # no width rule gives these widths: a pruned net, every width explicit
-        fields.update(widths=tuple(64 * 2 ** i for i in range(len(stages))), out_channels=tuple(outs),
+        fields.update(widths=_nominal_widths(stages, kinds, outs), out_channels=tuple(outs),
                       block_widths=tuple(w for stage in inner for row in stage for w in row), reduce_first=1)
     else:
         fields["widths"], fields["width_per_group"], exact = regular
@@ -274,6 +276,22 @@ def _derive_v1(shapes: dict, stages: list[list[dict]], make_divisible) -> tuple[
         return ResNetSpec(**fields), tuple(undetermined)
     except UsageError as exc:
         raise NotAResNet(str(exc)) from None
+
+
+def _nominal_widths(stages: list[list[dict]], kinds: list[str], outs: list[int]) -> tuple[int, ...]:
+    """The nominal ``widths`` of a net with explicit widths: they only set the ECA kernels (timm's
+    pruned nets keep the unpruned ones), so per stage the first of out / expansion, the usual
+    64 x 2^i, or a power of two whose ECA kernel is the checkpoint's (any of them when there is no ECA)."""
+    from ...models.layers import eca_kernel_size
+
+    widths = []
+    for i, (stage, kind, out) in enumerate(zip(stages, kinds, outs)):
+        expansion = 4 if kind == "bottleneck" else 1
+        kernel = _vote(_dim(b, "se.conv.weight", 2) for b in stage)
+        candidates = ([out // expansion] if out % expansion == 0 else []) + [64 * 2 ** i] + [2 ** j for j in range(15)]
+        widths.append(next((w for w in candidates if kernel is None or eca_kernel_size(w * expansion) == kernel),
+                           candidates[0]))
+    return tuple(widths)
 
 
 def _regular_widths(kinds, outs, inner, groups, reduce_first):
