@@ -13,7 +13,8 @@ import typer
 from ..errors import RuntimeFailure, UsageError
 from . import app, bench_ddp
 from .bench_ddp import Backend
-from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, input_size_option,
+from .common import (VARIANT_HELP, Amp, Format, Optimizer, emit, format_option, import_torch, in_chans_option,
+                     input_size_option,
                      kwargs_option, load_network, num_classes_option, size_option, strict_option, weights_option)
 
 
@@ -27,17 +28,6 @@ class Mode(str, enum.Enum):
     eval = "eval"
     train = "train"
     both = "both"
-
-
-class Optimizer(str, enum.Enum):
-    sgd = "sgd"
-    momentum = "momentum"
-    adamw = "adamw"
-
-
-class Amp(str, enum.Enum):
-    bf16 = "bf16"
-    fp16 = "fp16"
 
 
 class CompileMode(str, enum.Enum):

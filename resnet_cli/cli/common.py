@@ -20,6 +20,21 @@ class Format(str, enum.Enum):
     markdown = "markdown"
 
 
+class Optimizer(str, enum.Enum):
+    """The training step's optimizer (summary --pass train and bench --mode train)."""
+
+    sgd = "sgd"
+    momentum = "momentum"
+    adamw = "adamw"
+
+
+class Amp(str, enum.Enum):
+    """Autocast dtype over fp32 weights (fp16 adds a gradient scaler)."""
+
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 FORMAT_HELP = "Output format: table, json, csv or markdown."
 
 VARIANT_HELP = ("A variant name (see 'resnet-cli list') or a spec such as "

@@ -10,7 +10,8 @@ import typer
 
 from ..errors import UsageError
 from . import app
-from .common import (VARIANT_HELP, Format, emit, format_option, import_torch, in_chans_option, input_size_option,
+from .common import (VARIANT_HELP, Amp, Format, Optimizer, emit, format_option, import_torch, in_chans_option,
+                     input_size_option,
                      kwargs_option, load_network, num_classes_option, network_hw_text, size_option, strict_option,
                      weights_option)
 
@@ -30,22 +31,11 @@ class Pass(str, enum.Enum):
     train = "train"
 
 
-class Optimizer(str, enum.Enum):
-    sgd = "sgd"
-    momentum = "momentum"
-    adamw = "adamw"
-
-
 class PlanDtype(str, enum.Enum):
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
     amp = "amp"
-
-
-class Amp(str, enum.Enum):
-    bf16 = "bf16"
-    fp16 = "fp16"
 
 
 @app.command("summary")
