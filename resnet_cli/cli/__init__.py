@@ -13,9 +13,13 @@ import os
 import sys
 import traceback
 
-import typer
-from typer.core import TyperGroup
-from typer.exceptions import Abort, Exit, TyperException
+try:
+    import typer
+    from typer.core import TyperGroup
+    from typer.exceptions import Abort, Exit, TyperException
+except KeyboardInterrupt:  # Ctrl-C while the CLI itself loads (~0.15 s; longer on a busy machine)
+    sys.stderr.write("resnet-cli: error: interrupted\n")
+    os._exit(130)
 
 from ..errors import ResnetCliError
 
