@@ -101,16 +101,11 @@ def test_timm_more_feature_shapes(name):
 
 @pytest.mark.parametrize("name", sorted(n for n in TIMM_MORE if not n.startswith("resnetv2_")))
 def test_timm_more_conv_linear_macs(name):
-    """timm_resnets_more.json's ``macs_224``. For the blur-pool nets it counts every convolution op, the
-    blur pool's fixed 3x3 filter included (resnetblur18: 3,386,880 = 9 per blur output), which our
-    conv-linear convention books as pooling; its ``blur_pool`` family holds exactly that difference."""
+    """timm_resnets_more.json's ``macs_224``: every convolution op, the blur pool's fixed 3x3 filter
+    included (resnetblur18: 3,386,880 MACs of it, 9 per blur output)."""
     from resnet_cli.analysis.flops import count_macs
 
-    model = meta_model(name)
-    macs = count_macs(model, (1, 3, 224, 224), "conv-linear", "fvcore").macs
-    if get_spec(name).aa == "blur":
-        macs += count_macs(model, (1, 3, 224, 224), "all", "fvcore").by_op["blur_pool"]
-    assert macs == TIMM_MORE[name]["macs_224"]
+    assert count_macs(meta_model(name), (1, 3, 224, 224), "conv-linear", "fvcore").macs == TIMM_MORE[name]["macs_224"]
 
 
 @pytest.mark.parametrize("name", WITH_FINGERPRINT)
@@ -163,12 +158,14 @@ def test_receptive_field_of_resnet18_is_435():
     assert traced["fc"].receptive_field is None
 
 
-def test_blur_pool_counts_as_pooling_not_as_a_convolution():
-    """timm 1.0.31's resnetblur50 measured with forward hooks on its Conv/Linear layers: the blur
-    pool's fixed filter is not a convolution layer there, and it is pooling in our convention too."""
+def test_blur_pool_counts_as_the_convolution_it_runs():
+    """timm 1.0.31's resnetblur50 and resnetblur50d under FlopCounterMode (aten.convolution + addmm, / 2),
+    as the reference file counts resnetblur18: the blur pool's fixed depthwise 3x3 filter is a convolution.
+    Forward hooks on Conv2d/Linear modules alone miss it (5,129,633,792 for resnetblur50)."""
     from resnet_cli.analysis.flops import conv_linear_macs
 
-    assert conv_linear_macs(meta_model("resnetblur50"), (1, 3, 224, 224)) == 5_129_633_792
+    assert conv_linear_macs(meta_model("resnetblur50"), (1, 3, 224, 224)) == 5_133_020_672
+    assert conv_linear_macs(meta_model("resnetblur50d"), (1, 3, 224, 224)) == 5_372_661_248
 
 
 @pytest.mark.parametrize("name", sorted(n for n in TIMM_MORE if n.startswith("resnetv2_")))

@@ -5,10 +5,11 @@ What is counted
 ``count="conv-linear"`` (the default) is torchvision's convention: its published "GFLOPS" column is
 GMACs (resnet50 at 224x224: 4,089,184,256). Every convolution layer (1-D and 2-D: ECA's channel conv
 counts, as in the reference figures) costs ``N * C_out * H_out * W_out * (C_in / groups) * k_h * k_w``
-and every linear layer ``N * in_features * out_features``. Nothing else counts: biases, norms,
-activations, pooling (the blur pool's fixed 3x3 filter included: it is anti-aliased pooling, not a
-learned convolution), the residual add and attention gates are 0, and :func:`describe` names each
-one that ran.
+and every linear layer ``N * in_features * out_features``. The blur pool (Zhang 2019; timm's
+``BlurPool2d``) is a convolution with a fixed depthwise 3x3 filter and counts as one, 9 MACs per output
+element, as fvcore and FlopCounterMode count timm's own network (timm 1.0.31's resnetblur18 at 224:
+2,337,684,992). Nothing else counts: biases, norms, activations, max/average pooling, the residual add
+and attention gates are 0, and :func:`describe` names each one that ran.
 
 ``count="all"`` adds every arithmetic op at the per-element costs of ptflops 0.7's PyTorch backend
 (sovrasov/flops-counter.pytorch, ``ptflops/pytorch_ops.py``), where one operation on one element
@@ -25,7 +26,7 @@ max / average pool (``max_pool``,               1 per input element             
 ``avg_pool``); global average pool and the SE
 squeeze (``mean``)
 residual add, attention gate (``add``, ``mul``)  1 per output element                   ``_elementwise_tensor_flops_hook``
-blur pool (``blur_pool``)                       9 per output element (its 3x3 filter)
+blur pool (in ``conv``)                         9 per output element (its 3x3 filter)  ``conv_flops_counter_hook``
 weight standardisation (``weight_std``, BiT's   1 per weight element, once per call      BatchNorm rule, not affine
 ``conv=std``)                                   (it does not depend on the batch)
 pad, slice, view, flatten, transpose, clone     0 (data movement)
@@ -81,7 +82,7 @@ PER_ELEMENT = {
     "max_pool": (1, "in", None), "avg_pool": (1, "in", None), "mean": (1, "in", None),
     "add": (1, "out", None), "mul": (1, "out", None),
 }
-ORDER = ("conv", "linear", "bias", *PER_ELEMENT, "blur_pool", "weight_std")
+ORDER = ("conv", "linear", "bias", *PER_ELEMENT, "weight_std")
 DATA_MOVEMENT = frozenset({
     "view", "reshape", "_unsafe_view", "flatten", "t", "transpose", "permute", "slice", "select", "pad",
     "clone", "copy", "contiguous", "expand", "unsqueeze", "squeeze", "empty", "detach", "alias", "to",
@@ -166,8 +167,7 @@ def describe(count: str, seen) -> tuple[tuple[str, ...], tuple[str, ...], tuple[
     rank = {f: i for i, f in enumerate(ORDER)}
     counted, zero, moved = [], [], []
     for family in sorted(seen, key=lambda f: (rank.get(f, len(rank)), f)):
-        if family in MATMUL or (count == "all" and (family in PER_ELEMENT or family in ("bias", "blur_pool",
-                                                                                          "weight_std"))):
+        if family in MATMUL or (count == "all" and (family in PER_ELEMENT or family in ("bias", "weight_std"))):
             counted.append(family)
         elif family in DATA_MOVEMENT:
             moved.append(family)
@@ -195,36 +195,9 @@ def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...], count: str 
         else:
             on_cpu = all(t.device.type == "cpu" for t in itertools.chain(model.parameters(), model.buffers()))
             result = _fvcore_count(model if on_cpu else empty_cpu_copy(model), input_shape, count)
-        return _weight_std_family(model, _blur_as_pooling(model, result))
+        return _weight_std_family(model, result)
     except (RuntimeError, ValueError) as err:
         raise input_error(model, input_shape, err) from None
-
-
-def _blur_as_pooling(model: torch.nn.Module, result: MacCount) -> MacCount:
-    """Move the convolution of each blur pool (a fixed 3x3 binomial filter: anti-aliased pooling,
-    Zhang 2019) from ``conv`` to the ``blur_pool`` family: 0 MACs in ``conv-linear``, which counts
-    learned convolutions as torchvision does, and 9 MACs per output element in ``all``."""
-    from ..models.layers import BlurPool2d
-
-    blurs = [name for name, m in model.named_modules() if isinstance(m, BlurPool2d)]
-    if not blurs:
-        return result
-    by_module = {name: dict(ops) for name, ops in result.by_module.items()}
-    seen = dict(result.seen)
-    for blur in blurs:
-        macs = by_module.get(blur, {}).get("conv", 0)
-        parts = blur.split(".")
-        for owner in {"", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))}:
-            ops = by_module.setdefault(owner, {})
-            ops["conv"] = ops.get("conv", 0) - macs
-            if not ops["conv"]:
-                del ops["conv"]
-            if result.count == "all":
-                ops["blur_pool"] = ops.get("blur_pool", 0) + macs
-        seen["conv"] = seen.get("conv", 0) - 1
-        seen["blur_pool"] = seen.get("blur_pool", 0) + 1
-    seen = {k: v for k, v in seen.items() if v > 0}
-    return MacCount(result.engine, result.count, sum(by_module[""].values()), by_module, seen)
 
 
 def _weight_std_family(model: torch.nn.Module, result: MacCount) -> MacCount:
