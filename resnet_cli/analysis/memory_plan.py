@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Optional
 import torch
 
 from ..errors import RuntimeFailure, UsageError
-from .training import _Owners, _storage_key, freeze, stage_names, stage_of
+from .training import _Owners, _storage_key, check_trainable, freeze, stage_names, stage_of
 
 CUDA_BLOCK = 512  # the caching allocator rounds every allocation up to 512 bytes
 INCLUDED = ("parameters, buffers, input, gradients, optimizer state, activations and tensors saved for "
@@ -65,7 +65,9 @@ class MemoryPlan:
             input excluded: they are counted above), at the end of the forward pass.
         saved_by_stage: stage -> saved bytes; saved_by_module: module path -> saved bytes, each module
             including its submodules (a tensor saved by several modules counts at the first).
-        peak_bytes: the largest total of live tensors during the (second) step.
+        peak_bytes: the largest total of live tensors during the (second) step. The parts above are
+            each at its own largest, not what is live at the peak (saved tensors are freed while
+            gradients appear), so they can sum to more than ``peak_bytes``.
         peak_phase: ``forward``, ``backward`` or ``optimizer``: where that peak is reached.
         gpu_memory_bytes, fits, max_batch: with a memory budget: whether ``peak_bytes`` fits and the
             largest batch whose plan fits (searched by the plan itself; 0 when not even batch 1 fits).
@@ -156,7 +158,53 @@ def plan_memory(build: Callable[[], torch.nn.Module], input_shape: tuple[int, in
         return _plan(build, tuple(input_shape), mode, optimizer, dtype, amp, channels_last, device_type, frozen)
     except (RuntimeError, ValueError) as err:  # e.g. BatchNorm refusing one value per channel at batch 1
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RuntimeFailure(f"the {mode} step cannot run at input {'x'.join(map(str, input_shape))}: {first}") from None
+        at = f"input {'x'.join(map(str, input_shape))}"
+        if _fake_tensor_limit(err):  # the message is a bare op name such as aten._local_scalar_dense.default
+            raise RuntimeFailure(f"the memory plan cannot replay this {mode} step at {at}: the step reads a "
+                                 f"tensor's value ({type(err).__name__} in {first}), which the plan's fake tensors "
+                                 "do not have; measure it instead (bench --mode train)") from None
+        raise RuntimeFailure(f"the {mode} step cannot run at {at}: {first}") from None
+
+
+def _fake_tensor_limit(err: BaseException) -> bool:
+    """An error of FakeTensorMode itself (data-dependent value or shape, an op without a fake kernel)."""
+    from torch._subclasses import fake_tensor
+
+    kinds = tuple(getattr(fake_tensor, n) for n in ("DataDependentOutputException", "DynamicOutputShapeException",
+                                                   "UnsupportedOperatorException") if hasattr(fake_tensor, n))
+    return isinstance(err, kinds) or str(err).strip().startswith(("aten.", "prims."))
+
+
+class _PlanScaler:
+    """The fp16 AMP ``torch.amp.GradScaler`` as the plan replays it: the same tensors and kernels (a
+    one-element fp32 scale and int32 growth tracker made on first use, ``loss * scale``, the in-place
+    ``_amp_foreach_non_finite_check_and_unscale_`` of every gradient with its one-element ``found_inf``
+    and ``inv_scale``, ``_amp_update_scale_``), but without GradScaler's data-dependent check
+    (``found_inf.item()``, which fake tensors cannot answer): the optimizer step always runs, as it does
+    on every step without an overflow, which is the larger case. The scaler's own memory is a few
+    bytes (a 512-byte block each on CUDA), counted in the peak."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self._scale = self._growth = None
+
+    def scale(self, loss: torch.Tensor) -> torch.Tensor:
+        if self._scale is None:
+            self._scale = torch.full((), 2.0 ** 16, dtype=torch.float32, device=self.device)
+            self._growth = torch.zeros((), dtype=torch.int32, device=self.device)
+        return loss * self._scale.to(loss.dtype)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        found_inf = torch.zeros(1, dtype=torch.float32, device=self.device)
+        inv_scale = self._scale.double().reciprocal().float()
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, inv_scale)
+        self._found_inf = found_inf
+        optimizer.step()
+
+    def update(self) -> None:
+        torch._amp_update_scale_(self._scale, self._growth, self._found_inf, 2.0, 0.5, 2000)
+        self._found_inf = None
 
 
 def _plan(build, input_shape, mode, optimizer, dtype, amp, channels_last, device_type, frozen) -> MemoryPlan:
@@ -170,6 +218,8 @@ def _plan(build, input_shape, mode, optimizer, dtype, amp, channels_last, device
     with FakeTensorMode():
         model = _convert(build(), fake_dev, _TORCH[dtype], channels_last)
         freeze(model, frozen)
+        if mode == "train":
+            check_trainable(model, frozen)
         params, buffers = list(model.parameters()), list(model.buffers())
         exclude = {_storage_key(t) for t in params + buffers}
         owners = _Owners(model)
@@ -179,6 +229,8 @@ def _plan(build, input_shape, mode, optimizer, dtype, amp, channels_last, device
             if mode == "train":
                 step = make_train_step(model, optimizer, input_shape, dtype=dtype, amp=amp, channels_last=channels_last,
                                        foreach=device_type == "cuda", device=fake_dev)
+                if step.scaler is not None:
+                    step.scaler = _PlanScaler(fake_dev)
                 exclude.add(_storage_key(step.input))
                 tracker.track_external(model, step.optimizer, step.input)
                 phases = step.phases
@@ -283,14 +335,20 @@ def _run_phases(tracker, phases, saved: Optional[_Saved]) -> tuple[str, int]:
     return where, best
 
 
-def with_budget(plan: MemoryPlan, budget: int, replan: Callable[[int], MemoryPlan], ceiling: int = 4096) -> MemoryPlan:
+def with_budget(plan: MemoryPlan, budget: int, replan: Callable[[int], MemoryPlan],
+                ceiling: Optional[int] = None) -> MemoryPlan:
     """``plan`` with ``fits`` and ``max_batch`` against ``budget`` bytes; ``replan(batch)`` plans another
     batch. The largest batch that fits is searched with real plans: a second plan at another batch
     gives a first guess (peaks grow about linearly with the batch), then plans at the guess and beside
-    it, galloping and bisecting until a batch that fits sits next to one that does not (3-5 plans when
-    the guess is right; the answer never rests on the guess)."""
+    it, galloping (steps 1, 2, 4, ...: no low cap) and bisecting until a batch that fits sits next to one
+    that does not (3-5 plans when the guess is right; the answer never rests on the guess). The search
+    stops at ``ceiling`` (default :data:`..limits.MAX_BATCH`); ``max_batch == ceiling`` then means "at
+    least this many". A batch that fits is never reported above its own ``max_batch``."""
     import dataclasses
 
+    from ..limits import MAX_BATCH
+
+    ceiling = MAX_BATCH if ceiling is None else ceiling
     known = {plan.batch: plan.peak_bytes}
 
     def peak(batch: int) -> float:
@@ -301,12 +359,16 @@ def with_budget(plan: MemoryPlan, budget: int, replan: Callable[[int], MemoryPla
                 known[batch] = math.inf
         return known[batch]
 
-    other = plan.batch * 2 if plan.batch < ceiling else max(1, plan.batch // 2)
+    other = plan.batch * 2 if plan.batch * 2 <= ceiling else max(1, plan.batch // 2)
     b0, b1 = sorted((plan.batch, other))
     slope = (peak(b1) - peak(b0)) / (b1 - b0) if b1 != b0 else 0
-    guess = int(b0 + (budget - peak(b0)) // slope) if 0 < slope < math.inf else ceiling
-    best = largest_fitting_near(lambda b: peak(b) <= budget, min(max(guess, 1), ceiling), ceiling)
-    return dataclasses.replace(plan, gpu_memory_bytes=budget, fits=plan.peak_bytes <= budget, max_batch=best)
+    guess = b0 + (budget - peak(b0)) // slope if 0 < slope < math.inf else ceiling
+    guess = int(min(max(guess, 1), ceiling))
+    fits = plan.peak_bytes <= budget
+    best = largest_fitting_near(lambda b: peak(b) <= budget, guess, ceiling)
+    if fits:
+        best = max(best, min(plan.batch, ceiling))
+    return dataclasses.replace(plan, gpu_memory_bytes=budget, fits=fits, max_batch=best)
 
 
 def largest_fitting_near(fits: Callable[[int], bool], guess: int, ceiling: int) -> int:

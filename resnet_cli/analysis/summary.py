@@ -230,7 +230,9 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
         return dataclasses.replace(result, memory_plan=plan)
     train, fields = train_summary(net.model, rebuild, result.input_size, optimizer=optimizer,
                                   freeze=freeze, **precision)
-    layers = tuple(dataclasses.replace(r, **fields.get(r.name, {})) for r in result.layers)
+    from .train_summary import add_own_rows
+
+    layers = add_own_rows(tuple(dataclasses.replace(r, **fields.get(r.name, {})) for r in result.layers), fields)
     return dataclasses.replace(result, mode="train", train=train, layers=layers)
 
 

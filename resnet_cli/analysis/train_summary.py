@@ -78,6 +78,14 @@ def train_summary(meta_model: torch.nn.Module, build: Callable[[], torch.nn.Modu
         fields[name] = {"forward_macs": row["forward"], "backward_input_macs": row["backward_input"],
                         "backward_weight_macs": row["backward_weight"], "optimizer_macs": row["optimizer"],
                         "saved_bytes": plan.saved_by_module.get(name, 0)}
+    # a container's own row (``norm1.(ops)``: timm's BatchNormAct2d, whose weights and batch norm are its
+    # own, not a child's) gets what the container has beyond its children, so the leaf rows add up
+    for name, module in meta_model.named_modules():
+        kids = [f"{name}.{c}" if name else c for c, _ in module.named_children()]
+        if kids:
+            fields[f"{name}.(ops)" if name else "(ops)"] = {
+                key: value - sum(fields[k][key] for k in kids if k in fields)
+                for key, value in fields[name].items()}
     return record, fields
 
 
@@ -95,3 +103,32 @@ def train_plan(build, shape, *, mode: str = "train", optimizer: str = "sgd", dty
 
     plan = replan(shape[0])
     return with_budget(plan, gpu_memory, replan) if gpu_memory is not None else plan
+
+
+def add_own_rows(layers: tuple, fields: dict[str, dict]) -> tuple:
+    """``layers`` with an ``X.(ops)`` row for each shown container whose own training numbers are not 0
+    but which has no such row yet (the network itself: the loss's saved logits; a block calling
+    ``F.relu`` in its forward), so the leaf rows of every column add up to the step's totals. The row
+    goes after the container's last shown descendant; a container folded by ``--depth`` (a leaf here)
+    already holds its descendants' numbers and gets none."""
+    import dataclasses
+
+    from .summary import LayerRecord
+
+    rows = list(layers)
+    names = {r.name for r in rows}
+    depth_of = {r.name: r.depth for r in rows}
+    for key, own in fields.items():
+        if not key.endswith("(ops)") or key in names or not any(own.values()):
+            continue
+        parent = key[:-len(".(ops)")] if key != "(ops)" else ""
+        if parent and (parent not in depth_of or next(r for r in rows if r.name == parent).is_leaf):
+            continue
+        below = [i for i, r in enumerate(rows) if not parent or r.name == parent or r.name.startswith(parent + ".")]
+        at = (below[-1] + 1) if below else len(rows)
+        zero = {k: 0 for k in own}
+        row = LayerRecord(key, "own ops", depth_of.get(parent, 0) + 1, None, None, None, 0, 0, 0, 0.0, None, None,
+                          1, True)
+        rows.insert(at, dataclasses.replace(row, **{**zero, **own}))
+        names.add(key)
+    return tuple(rows)

@@ -138,6 +138,24 @@ def freeze(model: torch.nn.Module, names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(done))
 
 
+def check_trainable(model: torch.nn.Module, frozen: Iterable[str] = ()) -> None:
+    """Refuse a training step with no trainable parameter (torch's optimizers refuse an empty list).
+
+    Raises:
+        UsageError: ``nothing left to train: ...`` naming what was frozen (or that there are no parameters).
+    """
+    params = list(model.parameters())
+    if any(p.requires_grad for p in params):
+        return
+    if not params:
+        raise UsageError("nothing left to train: this network has no parameters, so a training step has no "
+                         "optimizer step; use --pass eval (or bench --mode eval)")
+    frozen = tuple(frozen)
+    why = (f"--freeze {','.join(frozen)} freezes every parameter" if frozen
+           else "every parameter of this network has requires_grad=False")
+    raise UsageError(f"nothing left to train: {why}; freeze fewer stages or modules")
+
+
 # ----------------------------------------------------------------------------------- attribution
 class _Owners(TorchFunctionMode):
     """Tags each autograd node made in the forward pass with the modules running at the time, and
@@ -260,13 +278,14 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
     Raises:
         UsageError: an unknown optimizer or frozen name, or an input the network cannot take.
     """
-    from ..bench.train import OPTIMIZERS
+    from ..bench.train import OPTIMIZERS, check_logits
     from .trace import input_error
 
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"optimizer {optimizer!r} is not one of: {', '.join(OPTIMIZERS)}")
     model = copy.deepcopy(model).to("meta")
     done = freeze(model, frozen)
+    check_trainable(model, frozen)
     model.train()
     weights = {_storage_key(p) for p in model.parameters()}
     # a backward product that reads no weight is a weight gradient when it has the shape of a trainable
@@ -283,6 +302,7 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
             with counter:
                 with owners:
                     out = model(x)
+                    check_logits(out)
                     target = torch.empty((out.shape[0], *out.shape[2:]), dtype=torch.long, device="meta")
                     loss = torch.nn.functional.cross_entropy(out.float(), target)
                 owners.in_backward = True

@@ -73,6 +73,24 @@ def make_optimizer(name: str, params, foreach: Optional[bool] = None) -> torch.o
     raise ValueError(f"optimizer {name!r} is not one of {', '.join(OPTIMIZERS)}")
 
 
+def check_logits(out) -> None:
+    """The training step's loss is cross-entropy over class logits: ``out`` must be a tensor of shape
+    (N, classes) or (N, classes, H, W) (segmentation).
+
+    Raises:
+        UsageError: any other output (a dict, a tuple, a scalar, a 1-D tensor), named.
+    """
+    from ..errors import UsageError
+
+    if isinstance(out, torch.Tensor) and out.dim() >= 2 and out.is_floating_point():
+        return
+    what = (f"a tensor of shape {tuple(out.shape)} ({str(out.dtype).replace('torch.', '')})"
+            if isinstance(out, torch.Tensor) else f"a {type(out).__name__}")
+    raise UsageError(f"the training step needs (N, classes) logits (or (N, classes, H, W)) for its cross-entropy "
+                     f"loss, and this network returns {what}; train it with your own loop, or wrap it to return "
+                     "the logits")
+
+
 def _target_for(out: torch.Tensor) -> torch.Tensor:
     """Random class indices for a logits tensor: (N, K) -> (N,), (N, K, H, W) -> (N, H, W) (segmentation)."""
     shape = (out.shape[0], *out.shape[2:])
@@ -112,6 +130,7 @@ class TrainStep:
         else:
             out = self.forward_fn(self.input)
         if self.target is None:
+            check_logits(out)
             self.target = _target_for(out)
         # Loss in fp32 (autocast also runs cross_entropy in fp32): the logits' cast is part of the step.
         self.loss = torch.nn.functional.cross_entropy(out.float(), self.target)
@@ -167,6 +186,7 @@ def make_train_step(model: torch.nn.Module, optimizer: str, input_shape: Sequenc
 
     Raises:
         ValueError: an unknown optimizer or dtype, or ``amp`` with a low-precision ``dtype``.
+        UsageError: no trainable parameter (``nothing left to train: ...``).
     """
     dtype, amp = parse_precision(dtype, amp)
     if device is None:
@@ -174,6 +194,9 @@ def make_train_step(model: torch.nn.Module, optimizer: str, input_shape: Sequenc
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
     model.train()
+    from ..analysis.training import check_trainable
+
+    check_trainable(model)  # torch's optimizers refuse an empty parameter list
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(optimizer, params, foreach=foreach)
     scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None

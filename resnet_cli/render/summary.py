@@ -134,6 +134,11 @@ def _train_rows(totals, t) -> None:
     totals.add_row("Counted", "", t.note)
 
 
+#: What the memory plan's parts are (they do not add up to the peak).
+PARTS_NOTE = ("each part at its own largest (saved: at the end of the forward pass); they are not all live at "
+              "the peak (saved tensors are freed as gradients appear), so they can sum to more than it")
+
+
 def _plan_rows(totals, p) -> None:
     what = "training step" if p.mode == "train" else "inference forward pass"
     precision = p.dtype + (f" + {p.amp} autocast" if p.amp else "") + (", channels-last" if p.channels_last else "")
@@ -145,6 +150,7 @@ def _plan_rows(totals, p) -> None:
                          ("  saved", p.saved_bytes)):
         if value or label in ("  weights", "  input"):
             totals.add_row(label, human_bytes(value, 2), "")
+    totals.add_row("  parts", "", PARTS_NOTE)
     if p.saved_by_stage:
         stages = ", ".join(f"{k} {human_bytes(v, 1)}" for k, v in p.saved_by_stage.items() if k != "(network)")
         totals.add_row("  saved by stage", "", stages)
@@ -200,17 +206,18 @@ def _si(value: int) -> str:
 
 
 def verdict(plan) -> Optional[str]:
-    """``fits: 19.8 of 24.0 GiB`` or ``does not fit: needs 31.2 GiB; the largest batch that fits is 48``."""
+    """``fits: 19.8 GiB of 24.0 GiB`` / ``fits: 1.4 MiB of 1.0 GiB`` (adaptive units, ``human_bytes``) or
+    ``does not fit: needs 31.2 GiB; the largest batch that fits is 48``."""
+    from ..limits import MAX_BATCH
+
     if plan.gpu_memory_bytes is None:
         return None
     if plan.fits:
-        if plan.gpu_memory_bytes >= 1024 ** 3 and plan.peak_bytes >= 0.05 * 1024 ** 3:
-            return f"fits: {plan.peak_bytes / 1024 ** 3:.1f} of {plan.gpu_memory_bytes / 1024 ** 3:.1f} GiB"
-        return f"fits: {_gib(plan.peak_bytes)} of {_gib(plan.gpu_memory_bytes)}"
+        text = f"fits: {human_bytes(plan.peak_bytes, 1)} of {human_bytes(plan.gpu_memory_bytes, 1)}"
+        if plan.max_batch:
+            bound = " (the search's bound)" if plan.max_batch >= MAX_BATCH else ""
+            text += f"; the largest batch that fits is {plan.max_batch}{bound}"
+        return text
     tail = (f"the largest batch that fits is {plan.max_batch}" if plan.max_batch
             else "not even batch 1 fits")
-    return f"does not fit: needs {_gib(plan.peak_bytes)}; {tail}"
-
-
-def _gib(n: int) -> str:
-    return f"{n / 1024 ** 3:.1f} GiB" if n >= 1024 ** 3 else human_bytes(n, 1)
+    return f"does not fit: needs {human_bytes(plan.peak_bytes, 1)}; {tail}"
