@@ -82,15 +82,15 @@ def test_warnings_say_what_to_try():
     assert len(few) == 1 and "only 3 timed iterations" in few[0] and "--iters" in few[0]
 
 
-@pytest.mark.parametrize("text, expected", [("64", (64,)), ("1,8,32,64", (1, 8, 32, 64)), (" 4 , 2 ", (4, 2)),
-                                            ("8,8,1", (8, 1))])
+@pytest.mark.parametrize("text, expected", [("64", (64,)), ("1,8,32,64", (1, 8, 32, 64)), (" 4 , 2 ", (4, 2))])
 def test_parse_batches(text, expected):
     assert parse_batches(text) == expected
 
 
 @pytest.mark.parametrize("text, fragment", [("0", "'0' must be 1 or more"), ("-1", "'-1' must be 1 or more"),
                                             ("abc", "'abc' is not an integer"), ("1,,2", "empty item"),
-                                            ("", "empty item"), ("2.5", "'2.5' is not an integer")])
+                                            ("", "empty item"), ("2.5", "'2.5' is not an integer"),
+                                            ("1,1", "batch size 1 twice"), ("8, 1,08", "batch size 8 twice")])
 def test_parse_batches_rejects(text, fragment):
     with pytest.raises(UsageError, match=fragment):
         parse_batches(text)

@@ -317,6 +317,30 @@ def test_usage_errors_exit_2_in_one_line(args, fragment):
     one_line_error(run(*args), 2, fragment)
 
 
+def test_a_non_literal_hint_quotes_only_a_bare_word():
+    one_line_error(run("summary", TINY, "--kwargs", "act=relu"), 2, 'quote strings: act="relu"')
+    result = run("summary", TINY, "--kwargs", 'c=__import__("os").system("echo PWNED")')
+    one_line_error(result, 2, "is not a Python literal", "never run")
+    assert "quote strings" not in result.stderr and "PWNED\n" not in result.stdout
+
+
+def test_in_chans_and_num_classes_hint_the_factory_own_keyword(tmp_path):
+    net = tmp_path / "net.py"
+    net.write_text("class Net:\n    def __init__(self, in_channels=3, classes=10):\n        pass\n\n\n"
+                   "def make(in_chans=3, n_classes=10):\n    pass\n\n\n"
+                   "def make_depth(depth=3):\n    pass\n\n\n"
+                   "def make_any(**kw):\n    pass\n")
+    cases = [(f"{net}:Net", "--in-chans", "in_channels=1"), (f"{net}:Net", "--num-classes", "classes=1"),
+             (f"{net}:make", "--in-chans", "in_chans=1"), (f"{net}:make", "--num-classes", "n_classes=1"),
+             (f"{net}:make_depth", "--in-chans", "its arguments: depth"),
+             (f"{net}:make_any", "--num-classes", "if it takes num_classes"),
+             ("timm:resnet50", "--in-chans", "--kwargs 'in_chans=1'")]
+    for variant, flag, fragment in cases:
+        result = run("summary", variant, flag, "1")
+        one_line_error(result, 2, f"{flag} applies to the built-in ResNets", fragment)
+        assert "num_classes=10" not in result.stderr
+
+
 def test_a_file_that_fails_to_import_is_a_usage_error(tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text("import torch\nimport no_such_package_for_resnet_cli\n")

@@ -187,6 +187,7 @@ USAGE = [  # (args, words the one error line must hold)
     (["bench", TINY, "--batch", "0"], ["--batch item '0'"]),
     (["bench", TINY, "--batch", "1,,2"], ["empty item"]),
     (["bench", TINY, "--batch", "abc"], ["not an integer"]),
+    (["bench", TINY, "--batch", "1,1"], ["batch size 1 twice"]),
     (["bench", TINY, "--batch", "99999999999"], ["out of range"]),
     (["bench", TINY, "--device", "tpu"], ["--device 'tpu'"]),
     (["bench", TINY, "--device", "cuda:x"], ["--device"]),

@@ -99,6 +99,30 @@ def test_bad_and_mixed_files_name_the_line(history, tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("field,value,message", [
+    (("result", "images_per_sec"), float("inf"), "result.images_per_sec is Infinity, not a finite number"),
+    (("result", "images_per_sec"), float("nan"), "result.images_per_sec is NaN, not a finite number"),
+    (("result", "images_per_sec"), "fast", 'result.images_per_sec is "fast", not a finite number'),
+    (("result", "latency_ms", "p95"), float("-inf"), "result.latency_ms.p95 is -Infinity"),
+    (("result", "batch_size"), 2.5, "result.batch_size is 2.5, not a whole number"),
+    (("flops_per_image",), float("inf"), "flops_per_image is Infinity"),
+])
+def test_non_finite_or_non_numeric_fields_name_line_and_field(history, tmp_path, field, value, message):
+    lines = history.read_text().splitlines()
+    record = json.loads(lines[1])
+    target = record
+    for key in field[:-1]:
+        target = target[key]
+    target[field[-1]] = value
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(lines[0] + "\n" + json.dumps(record) + "\n")  # json.dumps writes Infinity / NaN as Python does
+    result = cli("plot", str(bad))
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("resnet-cli: error: ") and "internal error" not in err[0], err
+    assert f"{bad} line 2: {message}" in err[0], err
+
+
 def test_help_and_list_import_no_plotting_library():
     code = ("import sys\nfrom resnet_cli.cli import app\nfrom typer.testing import CliRunner\n"
             "codes = [CliRunner().invoke(app, a).exit_code for a in (['--help'], ['plot', '--help'], ['list'])]\n"

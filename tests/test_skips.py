@@ -123,7 +123,9 @@ def test_valid_size_is_ok_with_no_suggestion():
     dc = encoder_stages("resnet50", 224).decoder_check
     assert dc.ok and not dc.mismatches and dc.suggested_sizes is None and dc.padding is None
     assert [c.skip for c in dc.checks] == ["layer3", "layer2", "layer1", "stem", "input"]
-    assert dc.verdict.startswith("OK")
+    assert dc.verdict.startswith("OK") and dc.verdict.endswith("(5 decoder steps)")
+    one = encoder_stages("resnet50", 224, depth=1).decoder_check
+    assert one.ok and len(one.checks) == 1 and one.verdict.endswith("(1 decoder step)")
 
 
 def test_resize_decoder_reports_scale_factors():

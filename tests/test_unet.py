@@ -91,6 +91,33 @@ def test_state_dict_keys_follow_smp():
     assert not names & {"encoder.fc", "encoder.avgpool"}
 
 
+@pytest.mark.parametrize("text,channels,depth", [
+    ("unet()", (256, 128, 64, 32, 16), 5),  # smp's defaults where they build
+    ("unet(encoder=resnet20)", (256, 128, 64, 32), 4),  # a 3-stage encoder reaches depth 4 only
+    ("unet(decoder_channels=64-32-16)", (64, 32, 16), 3),  # the depth follows the channels given
+    ("unet(depth=3)", (256, 128, 64), 3),  # the channels: the first depth of smp's default
+    ("unet(encoder=resnet20, depth=2)", (256, 128), 2),
+])
+def test_default_depth_follows_the_encoder_and_the_channels(text, channels, depth):
+    spec = resolve(text)[1]
+    assert (spec.decoder_channels, spec.depth) == (channels, depth)
+    assert resolve(spec.to_string())[1] == spec
+
+
+def test_a_cifar_encoder_builds_with_its_default_depth():
+    result = runner.invoke(app, ["summary", "unet(encoder=resnet20)", "-f", "json", "--depth", "0"])
+    assert result.exit_code == 0, result.stderr
+    model = build_model("unet(encoder=resnet20, classes=2)")
+    with torch.no_grad():
+        assert tuple(model(torch.zeros(1, 3, 32, 32)).shape) == (1, 2, 32, 32)
+    skips = runner.invoke(app, ["skips", "resnet20", "--decoder-channels", "64,32,16,8", "-f", "json"])
+    assert skips.exit_code == 0, skips.stderr
+    plan = json.loads(skips.stdout)
+    assert plan["decoder_check"]["depth"] == 4
+    shallow = runner.invoke(app, ["skips", "resnet34", "--decoder-channels", "64,32,16", "-f", "json"])
+    assert shallow.exit_code == 0 and json.loads(shallow.stdout)["decoder_check"]["depth"] == 3
+
+
 def test_deeper_stages_stay_but_do_not_run():
     spec = resolve("unet(encoder=resnet34, decoder_channels=256-128-64, depth=3)")[1]
     plan = decoder_plan(spec, (128, 128))
@@ -150,7 +177,9 @@ def test_skips_takes_a_unet_spec_and_its_resize_decoder():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["skips", "resnet34", "--decoder-channels", "256,128,64,32"], "gives 4 decoder blocks but --depth is 5"),
+    (["skips", "resnet34", "--depth", "5", "--decoder-channels", "256,128,64,32"],
+     "gives 4 decoder blocks but --depth is 5"),
+    (["skips", "resnet20", "--decoder-channels", "64,32,16,8,4"], "resnet20 has room for 1 to 4 channels"),
     (["skips", "resnet34", "--depth", "4", "--decoder-channels", "256,128,64,32,16"], "or --depth 5"),
     (["skips", "resnet34", "--decoder-channels", "6,5,4,3,2,1"], "has room for 1 to 5 channels"),
     (["skips", "resnet34", "--decoder-channels", "256,x"], "must be positive integers"),
@@ -163,7 +192,8 @@ def test_skips_takes_a_unet_spec_and_its_resize_decoder():
     (["summary", "unet(encoder=resnet(depth=19))"], "depth=19 has no standard block layout"),
     (["summary", "unet(encoder=timm:resnet50)"], "a U-Net encoder must be a ResNet resnet-cli builds"),
     (["summary", "unet(encoder=resnet(depth=18)"], "unbalanced parentheses"),
-    (["summary", "unet(decoder_channels=256-128-64-32)"], "or set depth=4"),
+    (["summary", "unet(decoder_channels=256-128-64-32, depth=5)"], "or set depth=4"),
+    (["summary", "unet(encoder=resnet20, decoder_channels=8-8-8-8-8)"], "encoder resnet20 has room for 1 to 4"),
     (["summary", "unet(depth=6, decoder_channels=1-1-1-1-1-1)"], "depth=6 is not possible"),
     (["summary", "unet(encoder=resnet18, colour=red)"], "unknown unet key 'colour'"),
     (["summary", "unet(encoder=resnet18)", "--num-classes", "0"], "classes=0 must be 1"),
@@ -179,7 +209,7 @@ def test_bad_unet_inputs_exit_2_with_one_line(args, needle):
 def test_unet_usage_errors_answer_before_torch():
     code = ("import sys\nfrom resnet_cli.cli import app\nfrom typer.testing import CliRunner\n"
             "r = CliRunner()\ncodes = [r.invoke(app, a).exit_code for a in ["
-            "['skips', 'resnet34', '--decoder-channels', '256,128'],"
+            "['skips', 'resnet34', '--depth', '5', '--decoder-channels', '256,128'],"
             "['skips', 'resnet34', '--decoder-channels', '4,16,32,64,128', '--attention', 'scse'],"
             "['summary', 'unet(encoder=nosuch)']]]\nprint(codes, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

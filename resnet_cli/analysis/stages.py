@@ -355,7 +355,7 @@ def _decoder_check(checks: list[SkipCheck], levels: list[StageRecord], decoder: 
     mismatches = tuple(c for c in checks if not c.ok)
     if not mismatches:
         what = "skip matches its upsampled map" if decoder == "upsample" else "resize factor is a whole number"
-        verdict = f"OK: every {what} ({len(checks)} decoder steps)"
+        verdict = f"OK: every {what} ({len(checks)} decoder step{'s' if len(checks) != 1 else ''})"
         return DecoderCheck(decoder, depth, True, tuple(checks), (), None, None, None, verdict)
     h, w = levels[0].height, levels[0].width
     suggestion = probe().nearest(h, w)

@@ -82,10 +82,11 @@ class BenchConfig:
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
-    """``"64"`` or ``"1,8,32"`` -> batch sizes in the given order, duplicates dropped.
+    """``"64"`` or ``"1,8,32"`` -> batch sizes in the given order.
 
     Raises:
-        UsageError: an empty item (``1,,2``), a non-integer (``abc``) or a value below 1 (``0``, ``-1``).
+        UsageError: an empty item (``1,,2``), a non-integer (``abc``), a value below 1 (``0``, ``-1``) or above
+            ``MAX_BATCH``, or a batch size given twice (``1,1``: it would be measured twice under one label).
     """
     items = [t.strip() for t in str(text).split(",")]
     out: list[int] = []
@@ -102,8 +103,10 @@ def parse_batches(text: str) -> tuple[int, ...]:
             raise UsageError(f"--batch item {item!r} must be 1 or more; e.g. --batch 64 or --batch 1,8,32")
         if value > MAX_BATCH:
             raise UsageError(f"--batch item {item!r} is out of range: give batch sizes from 1 to {MAX_BATCH}")
-        if value not in out:
-            out.append(value)
+        if value in out:
+            raise UsageError(f"--batch {text!r} gives batch size {value} twice; give each batch size once, "
+                             "e.g. 1,8,32")
+        out.append(value)
     return tuple(out)
 
 

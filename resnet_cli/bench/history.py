@@ -9,6 +9,7 @@ the line.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -49,6 +50,44 @@ def _need(record: dict, path: str, where: str, *keys: str):
     return value
 
 
+def _number(value, path: str, where: str, name: str, integer: bool = False) -> float:
+    """``value`` as a finite number (an integer >= 1 with ``integer``).
+
+    Raises:
+        UsageError: a non-number, a bool, NaN or +-Infinity (Python's json writes and reads those), or
+            for ``integer`` a fraction or a value below 1; the message names the file, the line and the field.
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer:
+        ok = float(value).is_integer() and value >= 1
+    if not ok:
+        shown = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value)
+        shown = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}.get(shown, shown)
+        what = "a whole number of 1 or more" if integer else "a finite number"
+        raise UsageError(f"{path} {where}: {name} is {shown[:40]}, not {what}; expected a record written by "
+                         "'resnet-cli bench --save' or 'bench --format json'")
+    return int(value) if integer else float(value)
+
+
+def _latencies(value, path: str, where: str, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise UsageError(f"{path} {where}: {name} is not an object of latencies in ms; expected a record written "
+                         "by 'resnet-cli bench --save' or 'bench --format json'")
+    for key in _LATENCY_KEYS:  # what the latency plot draws (p25/p75: the median stands in when absent)
+        if value.get(key) is None:
+            raise UsageError(f"{path} {where}: no '{name}.{key}'; expected a record written by "
+                             "'resnet-cli bench --save' or 'bench --format json'")
+    return {k: (v if v is None or k == "n" else _number(v, path, where, f"{name}.{k}")) for k, v in value.items()}
+
+
+_LATENCY_KEYS = ("p5", "median", "p95")
+
+
+def _gmacs(flops, path: str, where: str, name: str = "flops_per_image") -> Optional[float]:
+    """GMACs per image of a FLOPs field (None when absent or 0)."""
+    return _number(flops, path, where, name) / 2e9 if flops else None
+
+
 def _from_saved(rec: dict, path: str, line: int) -> Point:
     """A ``--save`` line (single run or grid case)."""
     where = f"line {line}"
@@ -58,10 +97,13 @@ def _from_saved(rec: dict, path: str, line: int) -> Point:
     size = settings.get("input_size") or rec.get("input_size") or ()
     return Point(variant=str(_need(rec, path, where, "variant")), dtype=str(_need(rec, path, where, "settings", "dtype")),
                  channels_last=bool(settings.get("channels_last")),
-                 batch_size=int(_need(rec, path, where, "result", "batch_size")), input_size=tuple(size),
-                 images_per_sec=float(_need(rec, path, where, "result", "images_per_sec")),
-                 latency_ms=dict(_need(rec, path, where, "result", "latency_ms")),
-                 gmacs=flops / 2e9 if flops else None, device=str(_need(rec, path, where, "settings", "device")),
+                 batch_size=_number(_need(rec, path, where, "result", "batch_size"), path, where,
+                                    "result.batch_size", integer=True), input_size=tuple(size),
+                 images_per_sec=_number(_need(rec, path, where, "result", "images_per_sec"), path, where,
+                                        "result.images_per_sec"),
+                 latency_ms=_latencies(_need(rec, path, where, "result", "latency_ms"), path, where,
+                                       "result.latency_ms"),
+                 gmacs=_gmacs(flops, path, where), device=str(_need(rec, path, where, "settings", "device")),
                  device_name=str(env.get("device_name", "")), line=line,
                  mode=str(result.get("mode") or settings.get("mode") or "eval"))
 
@@ -75,19 +117,30 @@ def _from_document(doc: dict, path: str) -> list[Point]:
                 continue  # a case that failed has nothing to plot
             where = f"case {i + 1}"
             out.append(Point(variant=str(_need(c, path, where, "variant")), dtype=str(_need(c, path, where, "dtype")),
-                             channels_last=bool(c.get("channels_last")), batch_size=int(_need(c, path, where, "batch_size")),
+                             channels_last=bool(c.get("channels_last")),
+                             batch_size=_number(_need(c, path, where, "batch_size"), path, where, "batch_size", True),
                              input_size=tuple(c.get("input_size") or ()),
-                             images_per_sec=float(_need(c, path, where, "images_per_sec")), latency_ms=dict(c["latency_ms"]),
-                             gmacs=c.get("gmacs"), device=str(_need(doc, path, "", "device")),
+                             images_per_sec=_number(_need(c, path, where, "images_per_sec"), path, where,
+                                                    "images_per_sec"),
+                             latency_ms=_latencies(c["latency_ms"], path, where, "latency_ms"),
+                             gmacs=(_number(c["gmacs"], path, where, "gmacs") if c.get("gmacs") is not None else None),
+                             device=str(_need(doc, path, "", "device")),
                              device_name=str(env.get("device_name", "")), line=0, mode=str(c.get("mode") or "eval")))
         return out
-    flops = _need(doc, path, "", "flops_per_image")
-    return [Point(variant=str(_need(doc, path, "", "variant")), dtype=str(_need(doc, path, "", "dtype")),
-                  channels_last=bool(doc.get("channels_last")), batch_size=int(r["batch_size"]),
-                  input_size=tuple(doc.get("input_size") or ()), images_per_sec=float(r["images_per_sec"]),
-                  latency_ms=dict(r["latency_ms"]), gmacs=flops / 2e9, device=str(_need(doc, path, "", "device")),
-                  device_name=str(env.get("device_name", "")), line=0, mode=str(r.get("mode") or "eval"))
-            for r in _need(doc, path, "", "results")]
+    flops = _number(_need(doc, path, "", "flops_per_image"), path, "", "flops_per_image")
+    out = []
+    for i, r in enumerate(_need(doc, path, "", "results")):
+        where = f"result {i + 1}"
+        out.append(Point(variant=str(_need(doc, path, "", "variant")), dtype=str(_need(doc, path, "", "dtype")),
+                         channels_last=bool(doc.get("channels_last")),
+                         batch_size=_number(_need(r, path, where, "batch_size"), path, where, "batch_size", True),
+                         input_size=tuple(doc.get("input_size") or ()),
+                         images_per_sec=_number(_need(r, path, where, "images_per_sec"), path, where,
+                                                "images_per_sec"),
+                         latency_ms=_latencies(_need(r, path, where, "latency_ms"), path, where, "latency_ms"),
+                         gmacs=flops / 2e9, device=str(_need(doc, path, "", "device")),
+                         device_name=str(env.get("device_name", "")), line=0, mode=str(r.get("mode") or "eval")))
+    return out
 
 
 def load(path: str) -> tuple[list[Point], int]:

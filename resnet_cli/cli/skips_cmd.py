@@ -38,7 +38,8 @@ def skips(
         "works for basic blocks too. Default: the network's own."),
     depth: Optional[int] = typer.Option(
         None, "--depth", help="Encoder stages the decoder uses, as segmentation_models_pytorch's encoder_depth: "
-        "1 = stem only .. 5 = down to layer4 (default: all)."),
+        "1 = stem only .. 5 = down to layer4 (default: all; for the decoder plan: the number of --decoder-channels, "
+        "else min(5, all))."),
     decoder: Optional[Decoder] = typer.Option(
         None, "--decoder", case_sensitive=False, show_default=False,
         help="upsample (default for a ResNet): scale the deeper map x2 (the stride ratio), then concatenate "
@@ -47,7 +48,8 @@ def skips(
     decoder_channels: Optional[str] = typer.Option(
         None, "--decoder-channels", metavar="C1,C2,...", help="Decoder block channels, deepest first, one per "
         "--depth: adds the decoder plan (concatenated channels, shapes, params, MACs of each block). "
-        "Default with --attention/--classes: smp's 256,128,64,32,16 (the first --depth of them)."),
+        "Default with --attention/--classes: smp's 256,128,64,32,16 (the first --depth of them); "
+        "without --depth their count sets the depth."),
     attention: Optional[Attention] = typer.Option(
         None, "--attention", case_sensitive=False, show_default=False,
         help="none or scse (smp's decoder_attention_type; SCSE squeezes by 16). Implies the decoder plan."),
@@ -104,22 +106,25 @@ def _unet(name: str, spec, channels: Optional[str], depth: Optional[int], attent
     if depth is not None and not 1 <= depth <= deepest:
         raise UsageError(f"--depth {depth} is not possible for {base.encoder_text}: use 1 (stem only) to {deepest} "
                          f"(down to layer{deepest - 1})")
+    if depth is not None:
+        target = depth
+    elif wanted is not None:  # channels without --depth: their count, as the unet(...) spec's rule
+        target = len(wanted)
+    else:
+        target = base.depth  # the spec's own, or min(5, what the encoder reaches)
     if wanted is None:
-        if depth is None:
-            wanted = base.decoder_channels if isinstance(spec, UNetSpec) else DEFAULT_DECODER_CHANNELS
-        elif isinstance(spec, UNetSpec) and len(base.decoder_channels) >= depth:
-            wanted = base.decoder_channels[:depth]
+        if isinstance(spec, UNetSpec) and len(base.decoder_channels) >= target:
+            wanted = base.decoder_channels[:target]
         else:
-            wanted = DEFAULT_DECODER_CHANNELS[:depth]
-    target = depth if depth is not None else (base.depth if isinstance(spec, UNetSpec) else deepest)
-    if len(wanted) != target:
+            wanted = DEFAULT_DECODER_CHANNELS[:target]
+    if len(wanted) > deepest:
         fits = (f"1 to {deepest} channels with a matching --depth" if deepest > 1 else "1 channel")
-        raise UsageError(f"--decoder-channels {','.join(map(str, wanted))} gives {len(wanted)} decoder block"
-                         f"{'s' if len(wanted) != 1 else ''} but --depth is {target}"
-                         f"{'' if depth is not None else ' (the default: all encoder stages)'}: give {target} "
-                         f"channels, or --depth {len(wanted)}" if len(wanted) <= deepest else
-                         f"--decoder-channels {','.join(map(str, wanted))} gives {len(wanted)} decoder blocks but "
+        raise UsageError(f"--decoder-channels {','.join(map(str, wanted))} gives {len(wanted)} decoder blocks but "
                          f"{base.encoder_text} has room for {fits}")
+    if len(wanted) != target:
+        raise UsageError(f"--decoder-channels {','.join(map(str, wanted))} gives {len(wanted)} decoder block"
+                         f"{'s' if len(wanted) != 1 else ''} but --depth is {target}: give {target} "
+                         f"channels, or --depth {len(wanted)}")
     changes = {"decoder_channels": wanted, "depth": target}
     if attention is not None:
         changes["attention"] = attention.value

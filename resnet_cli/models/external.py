@@ -147,12 +147,10 @@ def parse_source(text: str, kwargs: Optional[str] = None, input_size=None, **ove
             ResNetSpec override such as ``in_chans`` (``--in-chans``: the factory's own kwargs say that).
     """
     given = [k for k, v in overrides.items() if v is not None]
-    if given:
-        flag = "--" + given[0].replace("_", "-")
-        raise UsageError(f"{flag} applies to the built-in ResNets; for {text.strip()} pass the factory's own "
-                         "argument, e.g. --kwargs 'num_classes=10' (and --input-size C,H,W for the input)")
     prefix, _, name = text.strip().rpartition(":")  # the last ':' (a Windows drive keeps its own)
     prefix, name = prefix.strip(), name.strip()
+    if given:
+        raise UsageError(_override_hint(given[0], overrides[given[0]], text.strip(), prefix, name))
     pairs = parse_kwargs(kwargs)
     size = parse_input_size(input_size) if input_size is not None else None
     if prefix in ("timm", "torchvision"):
@@ -174,6 +172,65 @@ def parse_source(text: str, kwargs: Optional[str] = None, input_size=None, **ove
         raise UsageError(f"cannot read {text.strip()!r} as a network: {prefix!r} is neither a .py file nor a "
                          f"dotted module name; expected {SOURCE_FORMS}")
     return text.strip(), ModuleSource("module", prefix, name, pairs, size)
+
+
+# The keyword a factory is likely to use for a ResNetSpec override, most usual first (timm: in_chans,
+# num_classes; torchvision: num_classes; smp and many hand-written nets: in_channels, classes).
+_OVERRIDE_KEYWORDS = {"in_chans": ("in_chans", "in_channels", "in_ch", "input_channels"),
+                      "num_classes": ("num_classes", "classes", "n_classes", "num_labels")}
+
+
+def _override_hint(key: str, value: Any, text: str, prefix: str, name: str) -> str:
+    """The message refusing ``--in-chans`` / ``--num-classes`` on a user's network, naming the factory's own
+    keyword where its signature can be read without running anything (a .py file's source, read with ``ast``;
+    timm's ``create_model`` keywords), else a generic hint."""
+    flag = "--" + key.replace("_", "-")
+    head = f"{flag} applies to the built-in ResNets; for {text}"
+    params = _factory_params(prefix, name)
+    candidates = _OVERRIDE_KEYWORDS.get(key, (key,))
+    found = next((c for c in candidates if params is not None and c in params), None)
+    if found is not None:
+        return f"{head} pass the factory's own argument: --kwargs '{found}={value!r}'"
+    if params is not None and prefix not in ("timm", "torchvision"):
+        names = ", ".join(params) if params else "none"
+        return (f"{head} pass the factory's own argument in --kwargs; its signature has no "
+                f"{'/'.join(candidates[:2])} (its arguments: {names})")
+    return (f"{head} pass the factory's own argument in --kwargs, e.g. --kwargs '{candidates[0]}={value!r}' "
+            f"if it takes {candidates[0]}")
+
+
+def _factory_params(prefix: str, name: str) -> Optional[tuple[str, ...]]:
+    """The keyword names of ``prefix:name`` read without importing it: for a .py file, its source parsed with
+    ``ast`` (a function's parameters, a class's ``__init__`` parameters minus ``self``); for ``timm`` the
+    ``in_chans`` and ``num_classes`` that ``timm.create_model`` passes to every model. None when not readable
+    (a dotted module, torchvision, a name made at run time, a ``**kwargs`` factory)."""
+    if prefix == "timm":
+        return ("in_chans", "num_classes")
+    if not (prefix.endswith(".py") and os.path.isfile(prefix)):
+        return None
+    try:
+        with open(prefix, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+    body, node = tree.body, None
+    for part in name.split("."):
+        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                     and n.name == part), None)
+        if node is None:
+            return None
+        body = node.body
+    drop_first = isinstance(node, ast.ClassDef) or "." in name
+    if isinstance(node, ast.ClassDef):
+        node = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if node is None:
+            return None
+    if node.args.kwarg is not None:
+        return None
+    args = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+    if drop_first and args and args[0] in ("self", "cls"):
+        args = args[1:]
+    return tuple(args + [a.arg for a in node.args.kwonlyargs])
 
 
 def parse_kwargs(text: Optional[str]) -> tuple[tuple[str, Any], ...]:
@@ -202,9 +259,12 @@ def parse_kwargs(text: Optional[str]) -> tuple[tuple[str, Any], ...]:
         try:
             value = ast.literal_eval(kw.value)
         except (ValueError, SyntaxError, TypeError):
+            # A bare word (act=relu) was most likely meant as a string: show it quoted. Anything else (a call,
+            # an attribute, an operator) is not offered as a string, since quoting it would only mislead.
+            hint = (f"quote strings: {kw.arg}=\"{kw.value.id}\"" if isinstance(kw.value, ast.Name)
+                    else "calls, names and expressions are never run")
             raise UsageError(f"--kwargs {kw.arg}={ast.unparse(kw.value)} is not a Python literal (numbers, quoted "
-                             f"strings, True/False/None, tuples, lists, dicts); quote strings: "
-                             f"{kw.arg}='{ast.unparse(kw.value)}'") from None
+                             f"strings, True/False/None, tuples, lists, dicts); {hint}") from None
         pairs.append((kw.arg, value))
     return tuple(pairs)
 

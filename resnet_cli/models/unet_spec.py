@@ -13,6 +13,9 @@ Grammar (``models.parse.resolve`` hands ``unet(...)`` here)::
     unet(encoder=SPEC, decoder_channels=256-128-64-32-16, depth=5, classes=1,
          attention=none|scse, decoder=resize|upsample, in_chans=3, size=HxW)
 
+``depth`` defaults to the number of ``decoder_channels`` given, else to min(5, what the encoder
+reaches); ``decoder_channels`` to the first ``depth`` of smp's 256-128-64-32-16 (see :class:`UNetSpec`).
+
 ``encoder`` is any ResNet variant name or spec string (nested parentheses allowed:
 ``encoder=resnet(depth=18, stem=deep)``); aliases: ``encoder_depth`` for ``depth``, ``num_classes``
 for ``classes``, ``in_channels``/``channels`` for ``in_chans``, ``decoder_attention_type`` for
@@ -70,8 +73,14 @@ class UNetSpec:
         encoder: the encoder's :class:`ResNetSpec` (no classifier, torchvision names).
         encoder_text: how the encoder was written (``resnet34``), for :meth:`to_string`.
         decoder_channels: output channels of each decoder block, deepest first; one per ``depth``.
+            Default (None): the first ``depth`` of smp's ``256, 128, 64, 32, 16``.
         depth: encoder stages used, smp's ``encoder_depth``: 1 (stem only) .. 1 + number of stages.
             Deeper stages stay in the encoder (their parameters count) but do not run, as in smp.
+            Default (None): the number of ``decoder_channels`` when they are given, else
+            ``min(5, max_depth)``. smp's default is always 5 (and it requires
+            ``len(decoder_channels) == encoder_depth``), so ours differs only where smp's cannot build:
+            a 3-stage CIFAR encoder (4), or fewer than 5 channels given. An explicit depth must still
+            match the channels given.
         classes: output maps of the segmentation head.
         attention: ``none`` or ``scse`` (Roy et al. 2018, smp's ``decoder_attention_type``): on each
             block's concatenated input and on its output.
@@ -83,14 +92,26 @@ class UNetSpec:
 
     encoder: ResNetSpec = field(default_factory=_default_encoder)
     encoder_text: str = DEFAULT_ENCODER
-    decoder_channels: tuple[int, ...] = DEFAULT_DECODER_CHANNELS
-    depth: int = 5
+    decoder_channels: Optional[tuple[int, ...]] = None
+    depth: Optional[int] = None
     classes: int = 1
     attention: str = "none"
     decoder: str = "resize"
     input_size: tuple[int, int, int] = (3, 224, 224)
 
     def __post_init__(self) -> None:
+        if self.depth is None:  # follows the channels given, else the encoder (see the class docstring)
+            if self.decoder_channels is not None:
+                depth = len(tuple(self.decoder_channels))
+                if depth > self.max_depth:
+                    raise UsageError(f"decoder_channels={_dashed(self.decoder_channels)} gives {depth} blocks but "
+                                     f"encoder {self.encoder_text} has room for 1 to {self.max_depth} "
+                                     f"(depth 1 = stem only .. {self.max_depth} = down to layer{self.max_depth - 1})")
+            else:
+                depth = min(len(DEFAULT_DECODER_CHANNELS), self.max_depth)
+            object.__setattr__(self, "depth", depth)
+        if self.decoder_channels is None:
+            object.__setattr__(self, "decoder_channels", DEFAULT_DECODER_CHANNELS[: self.depth])
         object.__setattr__(self, "decoder_channels", tuple(self.decoder_channels))
         if self.input_size[0] != self.encoder.in_chans:
             object.__setattr__(self, "input_size", (self.encoder.in_chans, *self.input_size[1:]))

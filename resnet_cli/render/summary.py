@@ -101,7 +101,7 @@ def summary_table(s) -> list:
     totals.add_row("Memory", "", f"{m.dtype}: {memory}")
     if s.train is None and s.memory_plan is None:
         totals.add_row("Training", f"~{human_bytes(m.training_bytes, 2)}",
-                       "estimate, Adam: input + 4 x params (weights, grads, 2 moments) + buffers + activations")
+                       "rough estimate, Adam: input + 4 x params + buffers + activations; --pass train plans the real step")
     if s.train is not None:
         _train_rows(totals, s.train)
     plan = s.train.memory_plan if s.train is not None else s.memory_plan
