@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Optional
 
 import torch
 
+from ..bench.memory import largest_fitting_near
 from ..errors import RuntimeFailure, UsageError
 from .training import _Owners, _storage_key, check_trainable, freeze, stage_names, stage_of
 
@@ -369,36 +370,3 @@ def with_budget(plan: MemoryPlan, budget: int, replan: Callable[[int], MemoryPla
     if fits:
         best = max(best, min(plan.batch, ceiling))
     return dataclasses.replace(plan, gpu_memory_bytes=budget, fits=fits, max_batch=best)
-
-
-def largest_fitting_near(fits: Callable[[int], bool], guess: int, ceiling: int) -> int:
-    """The largest batch in 1..``ceiling`` with ``fits(batch)`` (monotone), starting from ``guess``:
-    gallop away from it (steps 1, 2, 4, ...) to a fit/no-fit bracket, then bisect; 0 when even batch 1
-    does not fit."""
-    if fits(guess):
-        lo, hi, step = guess, None, 1
-        while hi is None:
-            if lo == ceiling:
-                return lo
-            nxt = min(lo + step, ceiling)
-            if fits(nxt):
-                lo, step = nxt, step * 2
-            else:
-                hi = nxt
-    else:
-        lo, hi, step = None, guess, 1
-        while lo is None:
-            if hi == 1:
-                return 0
-            nxt = max(hi - step, 1)
-            if fits(nxt):
-                lo = nxt
-            else:
-                hi, step = nxt, step * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo

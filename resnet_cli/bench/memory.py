@@ -149,26 +149,45 @@ class OomRetry:
 def largest_fitting(fits: Callable[[int], bool], ceiling: int) -> int:
     """The largest batch in 1..``ceiling`` for which ``fits(batch)`` holds, assuming fitting is monotone:
     doubling from 1 until a failure or the ceiling, then bisection between the last fit and the first
-    failure (``ceil(log2)`` extra probes at most).
+    failure (``ceil(log2)`` extra probes at most; :func:`largest_fitting_near` from 1).
 
     Raises:
         RuntimeFailure: not even batch 1 fits.
     """
-    if not fits(1):
+    best = largest_fitting_near(fits, 1, ceiling)
+    if best == 0:
         raise RuntimeFailure("not even batch 1 fits in memory; use a smaller --size, --dtype bf16 or another device")
-    good, bad = 1, None
-    while bad is None:
-        nxt = min(good * 2, ceiling)
-        if nxt == good:
-            return good
-        if fits(nxt):
-            good = nxt
-        else:
-            bad = nxt
-    while bad - good > 1:
-        mid = (good + bad) // 2
+    return best
+
+
+def largest_fitting_near(fits: Callable[[int], bool], guess: int, ceiling: int) -> int:
+    """The largest batch in 1..``ceiling`` with ``fits(batch)`` (monotone), starting from ``guess``:
+    gallop away from it (steps 1, 2, 4, ...) to a fit/no-fit bracket, then bisect; 0 when even batch 1
+    does not fit."""
+    if fits(guess):
+        lo, hi, step = guess, None, 1
+        while hi is None:
+            if lo == ceiling:
+                return lo
+            nxt = min(lo + step, ceiling)
+            if fits(nxt):
+                lo, step = nxt, step * 2
+            else:
+                hi = nxt
+    else:
+        lo, hi, step = None, guess, 1
+        while lo is None:
+            if hi == 1:
+                return 0
+            nxt = max(hi - step, 1)
+            if fits(nxt):
+                lo = nxt
+            else:
+                hi, step = nxt, step * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
         if fits(mid):
-            good = mid
+            lo = mid
         else:
-            bad = mid
-    return good
+            hi = mid
+    return lo
