@@ -19,7 +19,7 @@ import nets_for_tests as nets
 from resnet_cli import compare, encoder_stages, summarize
 from resnet_cli.bench import bench
 from resnet_cli.cli import app
-from resnet_cli.errors import RuntimeFailure, UsageError
+from resnet_cli.errors import UsageError
 from resnet_cli.models import resolve
 from resnet_cli.models.external import ModuleSource, parse_kwargs
 

@@ -33,7 +33,7 @@ import torch
 
 from ..errors import RuntimeFailure, UsageError
 from ..limits import MAX_BATCH, check_int
-from ..models import ResNetSpec, build_model, input_hw
+from ..models import ResNetSpec, build_model
 from .flops import COUNTS, ENGINES, conv_linear_macs, count_macs, describe
 from .network import check_forward, first_rf_note, inferred_output_stride, network_hw, open_network
 from .trace import GLOBAL, tensors, trace

@@ -186,13 +186,7 @@ def derive_spec(shapes: dict[str, tuple[int, ...]]) -> tuple[ResNetSpec, tuple[s
     fields["shortcut"] = _shortcut(stages, preact, stem)
     if preact:
         undetermined.append("shortcut (conv or avgpool)")
-    se = sum("se.fc1.weight" in b for b in blocks)
-    eca = sum("se.conv.weight" in b for b in blocks)
-    fields["attn"] = "se" if se and se >= eca else "eca" if eca else "none"
-    if fields["attn"] == "se":
-        hidden = [_vote(v for b in stage for v in (_dim(b, "se.fc1.weight", 0), _dim(b, "se.fc2.weight", 1)))
-                  for stage in stages]
-        fields["se_ratio"] = _se_ratio(outs, hidden, make_divisible)
+    fields.update(_attention(stages, outs, make_divisible))
     fields["norm"] = _norm_kind(shapes)
     if preact:
         undetermined.extend(_v2_undetermined())
@@ -263,14 +257,7 @@ def _derive_v1(shapes: dict, stages: list[list[dict]], make_divisible) -> tuple[
     fields["down_kernel_size"] = (_vote(k for k in kernels if k) or 1) if fields["shortcut"] == "conv" else 1
     fields["conv_bias"] = any(k.endswith(("conv1.bias", "conv2.bias", "conv3.bias")) for k in shapes
                               if _V1.fullmatch(k))
-    blocks = [b for stage in stages for b in stage]
-    se = sum("se.fc1.weight" in b for b in blocks)
-    eca = sum("se.conv.weight" in b for b in blocks)
-    fields["attn"] = "se" if se and se >= eca else "eca" if eca else "none"
-    if fields["attn"] == "se":
-        hidden = [_vote(v for b in stage for v in (_dim(b, "se.fc1.weight", 0), _dim(b, "se.fc2.weight", 1)))
-                  for stage in stages]
-        fields["se_ratio"] = _se_ratio(outs, hidden, make_divisible)
+    fields.update(_attention(stages, outs, make_divisible))
     fields["norm"] = _norm_kind(shapes)
     try:
         return ResNetSpec(**fields), tuple(undetermined)
@@ -369,6 +356,19 @@ def _shortcut(stages: list[list[dict]], preact: bool, stem: str) -> str:
         return "pad"
     return votes.most_common(1)[0][0]
 
+
+
+def _attention(stages, outs, make_divisible) -> dict:
+    """``attn`` (and ``se_ratio`` for SE) from the blocks' keys: SE's two 1x1 convs or ECA's 1-D conv."""
+    blocks = [b for stage in stages for b in stage]
+    se = sum("se.fc1.weight" in b for b in blocks)
+    eca = sum("se.conv.weight" in b for b in blocks)
+    attn = "se" if se and se >= eca else "eca" if eca else "none"
+    if attn != "se":
+        return {"attn": attn}
+    hidden = [_vote(v for b in stage for v in (_dim(b, "se.fc1.weight", 0), _dim(b, "se.fc2.weight", 1)))
+              for stage in stages]
+    return {"attn": attn, "se_ratio": _se_ratio(outs, hidden, make_divisible)}
 
 def _se_ratio(channels: list[int], hidden: list, make_divisible) -> float:
     """The SE reduction ratio that gives every hidden width (1/16 and 1/4 preferred, as timm's)."""
