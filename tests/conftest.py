@@ -67,3 +67,31 @@ def fingerprint(model, input_shape) -> dict:
         logits = model(x)
     return {"logits_first8": logits[0, :8].tolist(), "logits_sum": logits.sum().item(),
             "logits_abs_sum": logits.abs().sum().item()}
+
+
+def interrupt_when(args: list[str], marker: str, pause_s: float = 1.0, timeout_s: float = 120.0):
+    """Run ``resnet-cli ARGS`` in a real process, send Ctrl-C (SIGINT) ``pause_s`` after a stderr line
+    containing ``marker`` (or after ``timeout_s``), and return ``(returncode, stdout, stderr after the
+    marker)``. The process is killed if it outlives the test."""
+    import os
+    import subprocess
+    import sys
+    import signal
+    import time
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(repo))
+    proc = subprocess.Popen([sys.executable, "-m", "resnet_cli", *args], cwd=repo, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        for line in proc.stderr:
+            if marker in line or time.monotonic() > deadline:
+                break
+        time.sleep(pause_s)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err

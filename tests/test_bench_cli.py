@@ -7,16 +7,13 @@ import csv
 import io
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
+from conftest import interrupt_when
 from resnet_cli.cli import app
 
 TINY = "resnet(depth=10, widths=8-16-32-64)"
@@ -185,24 +182,10 @@ def test_max_batch_on_cpu_uses_the_memory_estimate(monkeypatch):
 
 
 def test_ctrl_c_prints_what_was_measured_and_exits_130(tmp_path):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "resnet_cli", "bench", TINY, "--size", "32", "--batch", "1", "--iters", "1000000",
-         "--warmup", "1", "--threads", "1", "--peak-tflops", "1", "--format", "json",
-         "--save", str(tmp_path / "runs.jsonl")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        for line in proc.stderr:  # wait until the timed loop has started
-            if "timing" in line or time.monotonic() > deadline:
-                break
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, out, err = interrupt_when(["bench", TINY, "--size", "32", "--batch", "1", "--iters", "1000000",
+                                     "--warmup", "1", "--threads", "1", "--peak-tflops", "1", "--format", "json",
+                                     "--save", str(tmp_path / "runs.jsonl")], "timing")  # once the timed loop runs
+    assert code == 130, err
     data = json.loads(out)
     assert data["interrupted"] is True
     (result,) = data["results"]

@@ -7,11 +7,7 @@ import csv
 import io
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +16,7 @@ from typer.testing import CliRunner
 
 from resnet_cli.bench import grid as g
 from resnet_cli.bench.stats import relative_throughput, t_critical, t_two_sided_p, welch
+from conftest import interrupt_when
 from resnet_cli.cli import app
 from resnet_cli.errors import UsageError
 
@@ -176,23 +173,10 @@ def test_a_crashed_case_keeps_the_other_rows_printed_and_saved(tmp_path, monkeyp
 
 def test_ctrl_c_in_a_case_keeps_the_finished_cases(tmp_path):
     saved = tmp_path / "runs.jsonl"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "resnet_cli", "bench", TINY, "resnet(depth=50)", "--rounds", "1", "--iters", "2000",
-         "--batch", "1", *FAST, "--format", "json", "--save", str(saved)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        for line in proc.stderr:  # wait until the second case has started
-            if "case 2 of 2" in line or time.monotonic() > deadline:
-                break
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, out, err = interrupt_when(["bench", TINY, "resnet(depth=50)", "--rounds", "1", "--iters", "2000",
+                                     "--batch", "1", *FAST, "--format", "json", "--save", str(saved)],
+                                    "case 2 of 2")  # once the second case has started
+    assert code == 130, err
     data = json.loads(out)
     assert data["interrupted"] is True
     done, cut = data["cases"]
