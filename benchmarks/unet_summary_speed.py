@@ -22,12 +22,10 @@ import argparse
 import importlib.util
 import os
 import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from summary_speed import load, run  # noqa: E402  (this folder is on sys.path when run as a script)
+
 
 PEER = """
 import torch, torchinfo, segmentation_models_pytorch as smp
@@ -37,22 +35,8 @@ OURS = [sys.executable, "-m", "resnet_cli", "summary", "unet(encoder=resnet50)",
 
 
 def wall(argv: list[str]) -> float:
-    """Seconds ``argv`` takes from the repository root (exits on a failure, with its last words)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode:
-        sys.exit(f"benchmark aborted: {' '.join(argv[:4])} ... failed ({done.returncode}): "
-                 f"{done.stderr.strip()[-400:]}")
-    return seconds
-
-
-def load() -> str:
-    try:
-        return "load average %.2f %.2f %.2f" % os.getloadavg()
-    except OSError:
-        return "load average unknown"
+    """Seconds ``argv`` takes from the repository root (summary_speed's runner; exits on a failure)."""
+    return run(argv)["wall_s"]
 
 
 def main() -> None:
