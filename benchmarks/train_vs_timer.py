@@ -2,8 +2,10 @@
 training loop written by hand. Goals: bench / Timer within 3% (0.97 .. 1.03), and bench never slower
 than the hand-written loop (ratio <= 1.03, the noise of one round).
 
-Rounds alternate (bench, Timer, hand loop, ...) so a drifting machine affects all alike; each printed
-ratio is the median over rounds of the per-round ratio of medians. The hand-written loop is what a
+Each round runs the three methods one after another, in an order that rotates from round to round
+(so none always runs first or always follows the same other one), each for ``--min-time`` seconds
+of steps; a drifting machine affects all alike. Each printed ratio is the median over rounds of the
+per-round ratio of medians, printed next to each method's round-to-round scatter. The hand-written loop is what a
 tutorial writes: ``opt.zero_grad(); loss = F.cross_entropy(model(x), y); loss.backward(); opt.step()``,
 timed per step with ``time.perf_counter`` (CUDA: after ``torch.cuda.synchronize()``). On a busy
 machine (load average above the core count) rounds scatter by more than 3% whatever the tool.
@@ -15,6 +17,7 @@ machine (load average above the core count) rounds scatter by more than 3% whate
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
@@ -32,11 +35,13 @@ from resnet_cli.bench.train import make_optimizer, make_train_step  # noqa: E402
 from resnet_cli.models import build_model, get_spec  # noqa: E402
 
 
-def hand_loop_ms(model, x, y, optimizer: str, amp, device, iters: int) -> float:
-    """Median ms per step of the loop a tutorial writes (warm-up: 3 steps)."""
+def hand_loop_ms(model, x, y, optimizer: str, amp, device, min_time_s: float) -> float:
+    """Median ms per step of the loop a tutorial writes (3 warm-up steps, then steps for ``min_time_s``)."""
     opt = make_optimizer(optimizer, model.parameters())
-    times = []
-    for i in range(iters + 3):
+    times: list[float] = []
+    i = 0
+    while i < 3 or sum(times) < min_time_s * 1e3:
+        i += 1
         synchronize(device)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
@@ -45,7 +50,7 @@ def hand_loop_ms(model, x, y, optimizer: str, amp, device, iters: int) -> float:
         loss.backward()
         opt.step()
         synchronize(device)
-        if i >= 3:
+        if i > 3:
             times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
 
@@ -59,7 +64,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--optimizer", default="sgd", choices=["sgd", "momentum", "adamw"])
     parser.add_argument("--amp", default=None, choices=["bf16"])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--min-time", type=float, default=2.0)
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -78,30 +83,42 @@ def main() -> int:
         torch.backends.cudnn.benchmark = True
     shape = (args.batch, spec.in_chans, args.size, args.size)
 
-    bench_ms, timer_ms, hand_ms = [], [], []
-    for i in range(args.rounds):
-        result = Session(cfg).run().results[0]
-        bench_ms.append(result.latency_ms.median)
-        timed_s = result.latency_ms.mean * result.iterations / 1e3
+    def by_bench():
+        return Session(cfg).run().results[0].latency_ms.median
+
+    def by_timer():
         step = make_train_step(build_model(spec).to(device), args.optimizer, shape, amp=args.amp, device=device)
         sync = "torch.cuda.synchronize()" if device.type == "cuda" else "pass"
         timer = benchmark.Timer(stmt=f"step(); {sync}", globals={"step": step, "torch": torch},
                                 num_threads=args.threads)
         timer.timeit(3)
-        m = timer.blocked_autorange(min_run_time=timed_s)
-        timer_ms.append(m.median * 1e3)
-        model = build_model(spec).to(device).train()
-        y = torch.randint(0, spec.num_classes or 1, (args.batch,), device=device)
-        hand_ms.append(hand_loop_ms(model, step.input, y, args.optimizer, args.amp, device, result.iterations))
-        print(f"round {i + 1}: bench median {bench_ms[-1]:.2f} ms ({result.iterations} steps), Timer "
-              f"{timer_ms[-1]:.2f} ms ({len(m.times)} blocks of {m.number_per_run}), hand loop {hand_ms[-1]:.2f} ms",
-              flush=True)
+        return timer.blocked_autorange(min_run_time=args.min_time).median * 1e3
 
+    def by_hand():
+        model = build_model(spec).to(device).train()
+        x = torch.randn(shape, device=device)
+        y = torch.randint(0, spec.num_classes or 1, (args.batch,), device=device)
+        return hand_loop_ms(model, x, y, args.optimizer, args.amp, device, args.min_time)
+
+    methods = {"bench": by_bench, "Timer": by_timer, "hand loop": by_hand}
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for i in range(args.rounds):
+        # The order rotates, so no method always runs first, or always right after the same other one.
+        names = list(methods)
+        order = names[i % 3:] + names[:i % 3]
+        for name in order:
+            times[name].append(methods[name]())
+            gc.collect()  # nothing of one method's model, optimizer or input is alive during the next
+        print(f"round {i + 1} ({', '.join(order)}): " + ", ".join(f"{k} {v[-1]:.2f} ms" for k, v in times.items()),
+              flush=True)
+    bench_ms, timer_ms, hand_ms = times["bench"], times["Timer"], times["hand loop"]
     vs_timer = statistics.median(b / t for b, t in zip(bench_ms, timer_ms))
     vs_hand = statistics.median(b / h for b, h in zip(bench_ms, hand_ms))
     print(f"{args.variant}, batch {args.batch}, {args.size}x{args.size}, {args.optimizer}"
           f"{', ' + args.amp + ' autocast' if args.amp else ''}, {args.threads} thread(s), {args.device}, "
           f"torch {torch.__version__}, load average {load_average()}")
+    print("round-to-round scatter (slowest / fastest round - 1): "
+          + ", ".join(f"{k} {max(v) / min(v) - 1:.1%}" for k, v in times.items()))
     print(f"ratio bench / Timer (median step time) = {vs_timer:.4f}  (goal 0.97 .. 1.03): "
           f"{'ok' if abs(vs_timer - 1) <= 0.03 else 'OUTSIDE GOAL'}")
     print(f"ratio bench / hand-written loop = {vs_hand:.4f}  (goal <= 1.03): "
