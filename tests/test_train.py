@@ -271,6 +271,33 @@ def test_bench_max_batch_in_train_mode_uses_the_plan_on_cpu(monkeypatch):
     assert report.results[0].plan_peak_bytes == need
 
 
+def test_gpu_max_batch_in_train_mode_runs_steps_near_the_plans_answer(monkeypatch):
+    """The device search (run on GPUs; its logic checked here with a stand-in for 'this batch runs')."""
+    from resnet_cli.bench.config import BenchConfig
+    from resnet_cli.bench.session import Session
+
+    def session(mode):
+        cfg = BenchConfig(variant=TINY, spec=get_spec(TINY), state_dict=None, strict=True, device="cpu", dtype="fp32",
+                          channels_last=False, compile_mode=None, batches=(1,), max_batch=True, size=(16, 16),
+                          warmup=0, iters=1, min_time_s=0.0, threads=1, peak_tflops=1.0, force=False, mode=mode,
+                          optimizer="sgd")
+        s = Session(cfg)
+        s._plan(torch.device("cpu"))
+        probes = []
+        monkeypatch.setattr(s, "_fits", lambda model, device: lambda b: probes.append(b) or b <= 40)
+        return s, probes
+
+    s, probes = session("train")
+    budget = s._train_plan(40).peak_bytes  # the plan says 40: the steps run at 40 and 41 only
+    assert s._device_max_batch(None, torch.device("cpu"), free_bytes=budget) == 40
+    assert probes == [40, 41]
+    s, probes = session("train")
+    assert s._device_max_batch(None, torch.device("cpu"), free_bytes=2 * budget) == 40  # a wrong guess: searched
+    assert 1 not in probes and probes[0] > 40
+    s, probes = session("eval")  # inference has no plan: doubling from 1
+    assert s._device_max_batch(None, torch.device("cpu"), free_bytes=budget) == 40 and probes[0] == 1
+
+
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.lists(st.sampled_from(["stem", "layer1", "layer2", "head", "layer3.0.conv1"]), min_size=1, max_size=5))
 def test_parse_freeze_keeps_order_and_drops_repeats(items):

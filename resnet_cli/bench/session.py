@@ -26,7 +26,8 @@ from ..errors import RuntimeFailure
 from .config import MAX_BATCH_CEILING, BenchConfig
 from .device import TORCH_DTYPES, MemoryProbe, available_ram_bytes, check_device, cpu_dtype_warning, environment, \
     free_memory, is_oom, load_average, measure_peak, synchronize
-from .memory import OomRetry, estimate_memory, human_bytes, largest_fitting, refuse_if_too_big
+from .memory import OomRetry, estimate_memory, human_bytes, largest_fitting, largest_fitting_near, \
+    refuse_if_too_big
 from .records import FLOPS_CONVENTION, TRAIN_FLOPS_CONVENTION, BenchReport, BenchResult, Peak
 from .runner import Interrupted, Measurement, make_timer, measure
 from .stats import batch_warnings, count_outliers, summarize
@@ -219,6 +220,31 @@ class Session:
             return ok
         return fits
 
+    def _device_max_batch(self, model, device: torch.device, free_bytes: Optional[int] = None) -> int:
+        """``--max-batch`` on a GPU: the largest batch whose forward pass (eval) or training step runs,
+        found by running it. Training starts the search at the memory plan's answer for ``free_bytes``
+        (default: the device's free memory after emptying the cache, plus what this process's tensors,
+        the weights, hold: the plan counts those), so a few steps near the answer run instead of
+        doubling from batch 1, where BatchNorm refuses a 1x1 map in training.
+
+        Raises:
+            RuntimeFailure: not even batch 1 fits.
+        """
+        fits = self._fits(model, device)
+        if "train" not in self.cfg.modes or (free_bytes is None and device.type != "cuda"):
+            return largest_fitting(fits, MAX_BATCH_CEILING)
+        from ..analysis.memory_plan import with_budget
+
+        if free_bytes is None:
+            free_memory(device)
+            free_bytes = torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_allocated(device)
+        guess = with_budget(self._train_plan(8), free_bytes, self._train_plan, MAX_BATCH_CEILING).max_batch
+        best = largest_fitting_near(fits, max(1, guess), MAX_BATCH_CEILING)
+        if not best:
+            raise RuntimeFailure("not even batch 1 of a training step fits in device memory; use a smaller --size, "
+                                 "--amp bf16 or another device")
+        return best
+
     def _limits(self, device) -> dict:
         """The runner's warm-up settings: bounded on the CPU with --max-batch (a large batch's pass is slow)."""
         cfg = self.cfg
@@ -346,7 +372,7 @@ class Session:
         model = self._build(device)
         self._prime(model, device)
         if cfg.max_batch and device.type != "cpu":
-            batches = (largest_fitting(self._fits(model, device), MAX_BATCH_CEILING),)
+            batches = (self._device_max_batch(model, device),)
         if cfg.max_batch:
             self.hooks.note(f"--max-batch: the largest batch that fits is {batches[0]}")
             if device.type == "cpu":
