@@ -10,7 +10,7 @@ checks the CUDA-only paths: the out-of-memory retry (memory capped with
 Train mode (``bench --mode train``): resnet50 at 224x224, batch 64 and 256, fp32 and bf16 AMP +
 channels-last, SGD with momentum, with the forward/backward/optimizer split; prints the measured peak
 of a step (``max_memory_allocated``) next to the memory plan's and fails when they differ by more than
-10%.
+10%; then ``--max-batch`` in train mode under an 8 GiB cap (the batch found and its peak).
 
     python3 benchmarks/gpu_check.py            # exit 0: all checks passed (or no CUDA device: skipped)
     python3 benchmarks/gpu_check.py --train    # the train-mode part only (about 2 minutes)
@@ -37,6 +37,7 @@ SETTINGS = [("fp32", "fp32", False, None), ("bf16 + channels-last", "bf16", True
 BATCHES = (64, 256)
 TRAIN_SETTINGS = [("train fp32", "fp32", None, False), ("train bf16 AMP + channels-last", "fp32", "bf16", True)]
 PLAN_TOLERANCE_PERCENT = 10.0
+MAX_BATCH_CAP_BYTES = 8 * 2 ** 30
 
 
 def config(dtype: str, channels_last: bool, compile_mode, batches, **kw):
@@ -134,6 +135,33 @@ def train_check(failures: list[str]) -> None:
     print("train mode: resnet50 224x224, SGD momentum 0.9, one step = zero_grad, forward, loss, backward, step; "
           "TFLOP/s from the counted training FLOPs")
     print("\n".join(lines))
+    max_batch_check(failures)
+
+
+def max_batch_check(failures: list[str]) -> None:
+    """bench --mode train --max-batch under a memory cap (the search's steps start at the plan's answer):
+    the batch found must be above 1 and its measured peak within the cap."""
+    import torch
+
+    from resnet_cli.bench.session import Hooks, Session
+
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.empty_cache()
+    torch.cuda.set_per_process_memory_fraction(min(1.0, MAX_BATCH_CAP_BYTES / total))
+    notes: list[str] = []
+    try:
+        start = time.monotonic()
+        report = Session(config("fp32", True, None, (1,), mode="train", optimizer="momentum", amp="bf16",
+                                max_batch=True, iters=3, min_time_s=0.0), Hooks(note=notes.append)).run()
+        r = report.results[0]
+        print(f"train --max-batch, memory capped at {MAX_BATCH_CAP_BYTES / 2 ** 30:.0f} GiB (bf16 AMP + channels-last): "
+              f"batch {r.batch_size} in {time.monotonic() - start:.0f} s; plan {r.plan_peak_bytes}, measured "
+              f"{r.step_peak_bytes} bytes; {'; '.join(notes)}")
+        if r.step_peak_bytes is None or r.step_peak_bytes > MAX_BATCH_CAP_BYTES or r.batch_size < 2:
+            failures.append(f"train --max-batch under a {MAX_BATCH_CAP_BYTES}-byte cap: batch {r.batch_size}, "
+                            f"measured peak {r.step_peak_bytes}")
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
 
 
 def main() -> int:

@@ -224,8 +224,9 @@ class Session:
         """``--max-batch`` on a GPU: the largest batch whose forward pass (eval) or training step runs,
         found by running it. Training starts the search at the memory plan's answer for ``free_bytes``
         (default: the device's free memory after emptying the cache, plus what this process's tensors,
-        the weights, hold: the plan counts those), so a few steps near the answer run instead of
-        doubling from batch 1, where BatchNorm refuses a 1x1 map in training.
+        the weights, hold, as the plan counts those; at most ``set_per_process_memory_fraction``'s cap),
+        so a few steps near the answer run instead of doubling from batch 1, where BatchNorm refuses a
+        1x1 map in training.
 
         Raises:
             RuntimeFailure: not even batch 1 fits.
@@ -237,7 +238,9 @@ class Session:
 
         if free_bytes is None:
             free_memory(device)
-            free_bytes = torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_allocated(device)
+            free, total = torch.cuda.mem_get_info(device)
+            cap = getattr(torch.cuda, "get_per_process_memory_fraction", lambda d: 1.0)(device) * total
+            free_bytes = int(min(free + torch.cuda.memory_allocated(device), cap))
         guess = with_budget(self._train_plan(8), free_bytes, self._train_plan, MAX_BATCH_CEILING).max_batch
         best = largest_fitting_near(fits, max(1, guess), MAX_BATCH_CEILING)
         if not best:
