@@ -52,6 +52,24 @@ def test_hand_count_of_a_small_network():
     assert r.optimizer_macs == params and r.optimizer_macs_per_element == 1  # SGD: p -= lr * g
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_hand_count_of_grouped_convolutions(transposed):
+    """A grouped convolution's weight gradient has C_out x C_in/groups x k x k elements, each a sum over N and
+    the H_out x W_out positions: its forward MACs, not groups times more (FlopCounterMode's formula in torch
+    2.13/2.14 omits the groups)."""
+    n, h, groups = 2, 8, 4
+    if transposed:  # a transposed convolution applies each weight at every input position
+        conv = torch.nn.ConvTranspose2d(8, 16, 3, stride=2, padding=1, groups=groups, bias=False)
+        macs = n * h * h * 8 * (16 // groups) * 9
+    else:
+        conv = torch.nn.Conv2d(8, 16, 3, padding=1, groups=groups, bias=False)
+        macs = n * 16 * h * h * (8 // groups) * 9
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1, bias=False), conv, torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(16, 5))
+    row = count_train_macs(net, (n, 3, h, h), "sgd").by_module["1"]
+    assert (row["forward"], row["backward_input"], row["backward_weight"]) == (macs, macs, macs)
+
+
 def test_frozen_layers_lose_their_weight_gradients_and_input_gradients_below():
     n, h = 2, 8
     conv3 = n * 6 * (h // 2) ** 2 * 4 * 9
@@ -98,7 +116,10 @@ def test_totals_match_flop_counter_mode_over_a_real_cpu_backward(variant, size):
     with FlopCounterMode(display=False) as counter:
         out = model(x)
         torch.nn.functional.cross_entropy(out, torch.zeros(2, dtype=torch.long)).backward()
-    assert counter.get_total_flops() == 2 * (r.forward_macs + r.backward_input_macs + r.backward_weight_macs)
+    # FlopCounterMode counts a grouped convolution's weight gradient `groups` times (see the hand count above)
+    excess = sum((m.groups - 1) * r.by_module[name]["backward_weight"] for name, m in meta.named_modules()
+                 if isinstance(m, torch.nn.Conv2d))
+    assert counter.get_total_flops() == 2 * (r.forward_macs + r.backward_input_macs + r.backward_weight_macs + excess)
     leaves = [name for name, m in meta.named_modules() if next(m.children(), None) is None]
     for kind in ("forward", "backward_input", "backward_weight"):  # the per-module split adds up
         assert sum(r.by_module.get(n, {}).get(kind, 0) for n in leaves) == r.by_module[""][kind]
@@ -211,6 +232,10 @@ def test_summary_pass_train_json():
     assert plan["fits"] is False and plan["max_batch"] == 0 and plan["gpu_memory_bytes"] == 2 ** 20
     conv1 = next(r for r in data["layers"] if r["name"] == "conv1")
     assert conv1["backward_weight_macs"] == 0 and conv1["backward_input_macs"] == 0
+    stem = sum(p.numel() for name, p in build_model(get_spec(TINY)).named_parameters() if name.startswith("bn1.")
+               or name.startswith("conv1."))
+    assert data["non_trainable_params"] == stem > 0 and conv1["trainable_params"] == 0  # the step's counts
+    assert data["trainable_params"] == data["total_params"] - stem == t["optimizer_macs"] // 8
     text = invoke("summary", TINY, "--size", "32", "--batch", "2", "--pass", "train", "--gpu-memory", "24GiB",
                   "--depth", "1")
     assert text.exit_code == 0 and "fits: " in text.stdout and "of 24.0 GiB" in text.stdout

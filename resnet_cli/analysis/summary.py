@@ -23,6 +23,7 @@ How the numbers are made (nothing here needs the memory or compute of a real for
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections import Counter
@@ -211,12 +212,18 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
     check_forward(net, shape)
     notes = net.notes
     output_stride = net.spec.output_stride if net.spec is not None else None
+    model = net.model
+    if mode == "train" and freeze:  # the table's trainable / non-trainable counts are those of the step
+        from .training import freeze as freeze_modules, parse_freeze
+
+        model = copy.deepcopy(model)
+        freeze_modules(model, parse_freeze(freeze))
     try:
-        summary = _summarize_model(net.model, net.name, net.spec_string, shape, depth, count, engine, output_stride)
+        summary = _summarize_model(model, net.name, net.spec_string, shape, depth, count, engine, output_stride)
     except RuntimeFailure as err:
         if not _fvcore_cannot_batch(net, engine, err):
             raise
-        summary = _summarize_model(net.model, net.name, net.spec_string, shape, depth, count, "torch", output_stride)
+        summary = _summarize_model(model, net.name, net.spec_string, shape, depth, count, "torch", output_stride)
         notes += (FVCORE_FALLBACK,)
     result = dataclasses.replace(summary, notes=notes + summary.notes)
     if mode == "eval" and dtype is None and gpu_memory is None:

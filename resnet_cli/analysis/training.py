@@ -8,8 +8,9 @@ How it is counted
   linear layers count (torchvision's convention, as ``summary``'s default); norms, activations,
   pooling, adds and the loss count 0 in both directions.
 * ``aten.convolution_backward`` computes the input gradient and the weight gradient as its
-  ``output_mask`` asks; each part is counted apart with FlopCounterMode's own formula (each costs the
-  forward convolution's MACs). A backward matrix product that reads a weight is the input gradient
+  ``output_mask`` asks; each part is counted apart and each costs the forward convolution's MACs: the
+  input gradient by FlopCounterMode's formula, the weight gradient by :func:`_conv_weight_grad_macs`
+  (FlopCounterMode's omits the groups: ``groups`` times too many for ResNeXt's grouped 3x3). A backward matrix product that reads a weight is the input gradient
   of a linear layer; one that reads none is a weight gradient when its result has the shape of a
   trainable matrix of the module running it (W or W^T), else an input (activation) gradient, such as
   attention's products.
@@ -80,21 +81,31 @@ class TrainMacs:
 
 # ------------------------------------------------------------------------------ stages and freezing
 def stage_names(model: torch.nn.Module) -> dict[str, str]:
-    """Top-level child -> stage: ResNet stages (``layer1``..) keep their name; the children before the
-    first stage are the ``stem``, those after the last the ``head``. A network without ``layerN``
-    children keeps its top-level names."""
-    tops = [n for n, _ in model.named_children()]
-    stages = [i for i, n in enumerate(tops) if n.startswith("layer") and n[5:].isdigit()]
+    """Module path -> stage, for the top-level children: ResNet stages (``layer1``..) keep their name; the
+    children before the first stage are the ``stem``, those after the last the ``head``. timm's ResNetV2
+    keeps its stages in one ``stages`` Sequential: its children are the stages (``stages.0``.., timm's
+    ``feature_info`` names). A network without such stages keeps its top-level names."""
+    paths = []
+    for name, child in model.named_children():
+        if name == "stages" and isinstance(child, torch.nn.Sequential):
+            paths += [f"stages.{c}" for c, _ in child.named_children()]
+        else:
+            paths.append(name)
+    stages = [i for i, n in enumerate(paths) if (n.startswith("layer") and n[5:].isdigit()) or n.startswith("stages.")]
     if not stages:
-        return {n: n for n in tops}
+        return {n: n for n in paths}
     first, last = stages[0], stages[-1]
-    return {n: ("stem" if i < first else "head" if i > last else n) for i, n in enumerate(tops)}
+    return {n: ("stem" if i < first else "head" if i > last else n) for i, n in enumerate(paths)}
 
 
 def stage_of(name: str, stages: dict[str, str]) -> str:
-    """The stage of a module path (``layer1.0.conv1`` -> ``layer1``; ``""`` -> ``""``)."""
-    top = name.split(".", 1)[0]
-    return stages.get(top, top)
+    """The stage of a module path (``layer1.0.conv1`` -> ``layer1``, ``stages.2.blocks.0`` -> ``stages.2``;
+    ``""`` -> ``""``)."""
+    parts = name.split(".")
+    for path in (".".join(parts[:2]), parts[0]):
+        if path in stages:
+            return stages[path]
+    return parts[0]
 
 
 def parse_freeze(text: Optional[str]) -> tuple[str, ...]:
@@ -129,8 +140,10 @@ def freeze(model: torch.nn.Module, names: Iterable[str]) -> tuple[str, ...]:
             targets = [top for top, stage in stages.items() if stage == item]
         if not targets:
             choices = ", ".join(dict.fromkeys(stages.values()))
+            paths = [name for name in modules if name]
+            example = next((name for name in paths if name.count(".") == 2), paths[-1] if paths else "")
             raise UsageError(f"--freeze {item!r} is not a stage or module of this network; stages: {choices} "
-                             "(or a module path such as layer1.0.conv1)")
+                             f"(or a module path such as {example})")
         for t in targets:
             for p in modules[t].parameters():
                 p.requires_grad_(False)
@@ -237,12 +250,12 @@ class _TrainCounter(FlopCounterMode):
             if func_packet in _CONV or func_packet in _MATMUL:
                 self._add("forward", registry[func_packet](*args, **kwargs, out_val=out))
         elif func_packet is _aten.convolution_backward:
-            mask = list(args[10])
-            for i, kind in ((0, "backward_input"), (1, "backward_weight")):
-                if mask[i]:
-                    part = [j == i for j in range(3)]
-                    new = (*args[:10], part, *args[11:])
-                    self._add(kind, registry[func_packet](*new, **kwargs, out_val=out))
+            grad_out, x, weight, mask = args[0], args[1], args[2], list(args[10])
+            if mask[0]:
+                input_part = (*args[:10], [True, False, False], *args[11:])
+                self._add("backward_input", registry[func_packet](*input_part, **kwargs, out_val=out))
+            if mask[1]:
+                self._add("backward_weight", 2 * _conv_weight_grad_macs(grad_out, x, weight, args[7]))
         elif func_packet in _MATMUL:
             reads_weight = any(_storage_key(a) in self.weights for a in args if isinstance(a, torch.Tensor))
             owner = self.owners.current[-1] if self.owners.current else ""
@@ -250,6 +263,16 @@ class _TrainCounter(FlopCounterMode):
             self._add("backward_weight" if makes_weight else "backward_input",
                       registry[func_packet](*args, **kwargs, out_val=out))
         return out
+
+
+def _conv_weight_grad_macs(grad_out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, transposed: bool) -> int:
+    """MACs of a convolution's weight gradient: each weight element is a sum over the batch and the
+    positions where it was applied (the output's for a convolution, the input's for a transposed one),
+    so it costs the forward MACs, groups included. Not FlopCounterMode's formula: in torch 2.13 and 2.14 it
+    counts ``conv(x^T, grad_out^T)`` over every input x output channel pair, ``groups`` times the true
+    count for a grouped convolution (ResNeXt's 3x3: 32x)."""
+    positions = (x if transposed else grad_out).shape
+    return weight.numel() * positions[0] * math.prod(positions[2:])
 
 
 class _OptimizerCounter(TorchDispatchMode):
