@@ -157,6 +157,26 @@ def test_memory_plan_peak_within_5_percent_of_a_real_cpu_step(variant, size, bat
     assert plan.peak_bytes > plan.weights_bytes + plan.optimizer_bytes
 
 
+def test_parameters_that_get_no_gradient_have_no_gradient_optimizer_state_or_optimizer_macs():
+    """A U-Net of depth 2 on resnet20 never runs the encoder's layer2 and layer3: torch's AdamW skips them."""
+    spec = get_spec("unet(encoder=resnet20, decoder_channels=16-8)")
+    shape = (2, 3, 32, 32)
+    model = build_model(spec)
+    step = make_train_step(model, "adamw", shape)
+    step()
+    used = sum(p.numel() for p in model.parameters() if p.grad is not None)
+    unused = sum(p.numel() for name in ("layer2", "layer3") for p in getattr(model.encoder, name).parameters())
+    assert used == sum(p.numel() for p in model.parameters()) - unused and unused > used
+    plan = plan_memory(lambda: build_model(spec), shape, optimizer="adamw", device_type="cpu")
+    assert plan.gradients_bytes == 4 * used and plan.optimizer_bytes == 8 * used + 4 * len(step.optimizer.state)  # + fp32 step counters
+    real = real_step_peak(spec, shape, "adamw")
+    assert abs(plan.peak_bytes - real) <= 0.05 * real, (plan.peak_bytes, real)
+    with torch.device("meta"):
+        meta = build_model(spec)
+    r = count_train_macs(meta, shape, "adamw")
+    assert r.optimizer_macs == 8 * used and "encoder.layer2" not in r.by_module
+
+
 def test_eval_plan_and_the_budget_search():
     spec = get_spec(TINY)
 

@@ -14,8 +14,10 @@ freed while gradients appear) or in the optimizer step (its temporaries), and on
 step's allocations and frees sees where. Saved-tensor hooks are used alongside, for the breakdown of
 what the forward pass keeps for backward, per module.
 
-Two steps run: the first creates the optimizer state; the second is the steady state that bench times
-(grads of the previous step freed by ``zero_grad(set_to_none=True)``). The optimizer uses torch's
+Two steps run: the first (untracked) creates the optimizer state of the parameters that get a gradient;
+the second, tracked, is the steady state that bench times (grads of the previous step freed by
+``zero_grad(set_to_none=True)``). A parameter that gets no gradient (an unused module) has neither a
+gradient nor optimizer state, as in torch. The optimizer uses torch's
 multi-tensor (foreach) implementation when planning for CUDA, as torch does there by default.
 
 Included: parameters, buffers, the input batch and targets, gradients, optimizer state, every tensor
@@ -233,17 +235,16 @@ def _plan(build, input_shape, mode, optimizer, dtype, amp, channels_last, device
                 if step.scaler is not None:
                     step.scaler = _PlanScaler(fake_dev)
                 exclude.add(_storage_key(step.input))
+                # the first step, untracked, creates the optimizer state of the parameters that get a gradient
+                # (torch's optimizers skip the others: a U-Net of depth 3 never runs its encoder's layer3/4)
+                step()
+                step.optimizer.zero_grad(set_to_none=True)
+                step.loss = None
                 tracker.track_external(model, step.optimizer, step.input)
-                phases = step.phases
-                with tracker:
-                    # the first step only creates the optimizer state: no forward/backward needed for that
-                    for q in params:
-                        if q.requires_grad:
-                            q.grad = torch.zeros_like(q)
-                    step.optimizer.step()
-                    peak_phase, peak = _run_phases(tracker, phases, saved)
+                with tracker:  # the second step: the steady state that bench times
+                    peak_phase, peak = _run_phases(tracker, step.phases, saved)
                 inp = step.input
-                grads = sum(_nbytes(p, device_type) for p in params if p.requires_grad)
+                grads = sum(_nbytes(p, device_type) for p in params if p.grad is not None)
                 opt_bytes = sum(_nbytes(v, device_type) for state in step.optimizer.state.values()
                                 for v in state.values() if isinstance(v, torch.Tensor))
             else:

@@ -340,7 +340,8 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
     finally:
         owners.remove()
     split = {name: dict(c) for name, c in counter.split.items()}
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    # torch's optimizers skip a parameter without a gradient (frozen, or in a module that never runs)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.grad is not None]
     per_element = _optimizer_macs_per_element(optimizer, [p for _, p in trainable])
     for name, p in trainable:
         parts = name.split(".")[:-1]
