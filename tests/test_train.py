@@ -100,6 +100,21 @@ def test_freeze_by_stage_names_and_errors():
         freeze(model, ["layer9"])
 
 
+def test_resnetv2_stages_are_its_stages_children():
+    """timm's ResNetV2 (and the WRNs) keep their stages in one ``stages`` Sequential: stages.0 .. are the stages."""
+    with torch.device("meta"):
+        model = build_model(get_spec("resnetv2_50"))
+    stages = stage_names(model)
+    assert list(dict.fromkeys(stages.values())) == ["stem", "stages.0", "stages.1", "stages.2", "stages.3", "head"]
+    r = count_train_macs(model, (2, 3, 64, 64), "sgd", frozen=["stem", "stages.0"])
+    assert r.frozen == ("stem", "stages.0") and r.by_module["stages.0"]["backward_weight"] == 0
+    assert r.by_module["stages.1"]["backward_weight"] > 0
+    plan = plan_memory(lambda: build_model(get_spec("resnetv2_50")), (2, 3, 64, 64), device_type="cpu")
+    assert {"stages.0", "stages.3"} <= set(plan.saved_by_stage) and "stages" not in plan.saved_by_stage
+    with pytest.raises(UsageError, match=r"stages: stem, stages\.0, .*such as stages\.0\.blocks"):
+        freeze(model, ["layer1"])
+
+
 @pytest.mark.parametrize("variant,size", [
     ("resnet20", 32), ("resnet(depth=50, widths=16-32-64-128, stem=deep, shortcut=avgpool)", 32),
     ("resnet(depth=26, groups=4, width=4, attn=se, widths=16-32-64-128)", 48),
