@@ -17,8 +17,8 @@ what the forward pass keeps for backward, per module.
 Two steps run: the first (untracked) creates the optimizer state of the parameters that get a gradient;
 the second, tracked, is the steady state that bench times (grads of the previous step freed by
 ``zero_grad(set_to_none=True)``). A parameter that gets no gradient (an unused module) has neither a
-gradient nor optimizer state, as in torch. The optimizer uses torch's
-multi-tensor (foreach) implementation when planning for CUDA, as torch does there by default.
+gradient nor optimizer state, as in torch. The optimizer uses torch's multi-tensor (foreach)
+implementation when planning for CUDA, as torch does there by default.
 
 Included: parameters, buffers, the input batch and targets, gradients, optimizer state, every tensor
 an op allocates (activations, saved tensors, autograd temporaries, autocast's low-precision weight

@@ -10,10 +10,10 @@ How it is counted
 * ``aten.convolution_backward`` computes the input gradient and the weight gradient as its
   ``output_mask`` asks; each part is counted apart and each costs the forward convolution's MACs: the
   input gradient by FlopCounterMode's formula, the weight gradient by :func:`_conv_weight_grad_macs`
-  (FlopCounterMode's omits the groups: ``groups`` times too many for ResNeXt's grouped 3x3). A backward matrix product that reads a weight is the input gradient
-  of a linear layer; one that reads none is a weight gradient when its result has the shape of a
-  trainable matrix of the module running it (W or W^T), else an input (activation) gradient, such as
-  attention's products.
+  (FlopCounterMode's omits the groups: ``groups`` times too many for ResNeXt's grouped 3x3). A
+  backward matrix product that reads a weight is the input gradient of a linear layer; one that reads
+  none is a weight gradient when its result has the shape of a trainable matrix of the module running
+  it (W or W^T), else an input (activation) gradient, such as attention's products.
 * Autograd leaves out what no one needs: the input batch does not require grad, so the stem's first
   convolution computes no input gradient; a frozen module (``requires_grad=False``) computes no
   weight gradient, and below the first trainable module nothing computes an input gradient.
