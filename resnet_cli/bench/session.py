@@ -30,7 +30,7 @@ from .memory import OomRetry, estimate_memory, human_bytes, largest_fitting, lar
     refuse_if_too_big
 from .records import FLOPS_CONVENTION, TRAIN_FLOPS_CONVENTION, BenchReport, BenchResult, Peak
 from .runner import Interrupted, Measurement, make_timer, measure
-from .stats import batch_warnings, count_outliers, summarize
+from .stats import batch_warnings, count_outliers, summarize, utilization_warning
 
 
 def _nothing(*args) -> None:
@@ -403,7 +403,7 @@ class Session:
                 if batch != requested:
                     self._warn(f"batch {requested} ran out of {device.type.upper()} memory; measured batch {batch} "
                                "instead")
-                self._check(result)
+                self._check(result, peak)
                 results.append(result)
                 self.hooks.on_measurement(result, m)
                 self.hooks.on_result(report, result)
@@ -484,11 +484,10 @@ class Session:
     def _oom_note(self, failed: int, nxt: int) -> None:
         self.hooks.note(f"batch {failed} does not fit in device memory; retrying with batch {nxt}")
 
-    def _check(self, r: BenchResult) -> None:
+    def _check(self, r: BenchResult, peak: Optional[Peak] = None) -> None:
         for text in batch_warnings(r.batch_size, r.latency_ms, r.iterations, r.outliers, r.warmup_stable,
                                    r.warmup_iterations):
             self._warn(text)
-        if r.utilization is not None and r.utilization > 1.0:
-            self._warn(f"batch {r.batch_size}: the achieved rate exceeds the measured GEMM peak "
-                       f"({100 * r.utilization:.0f}%): the peak GEMM was slow (busy machine, or a size too small "
-                       "for this device); give the device's known rate with --peak-tflops X")
+        over = utilization_warning(r.batch_size, r.utilization, peak.source if peak else "measured")
+        if over:
+            self._warn(over)
