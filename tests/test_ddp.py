@@ -276,3 +276,39 @@ def test_one_rank_under_an_external_torchrun(monkeypatch):
     assert data["world_size"] == 1 and [r["rank"] for r in data["ranks"]] == [0]
     assert data["baseline"] is None and data["scaling_efficiency"] is None
     assert data["ranks"][0]["allreduce"]["bytes_per_step"] > 0  # the hook ran even for one rank
+
+
+def test_plot_reads_a_ddp_run_as_its_own_series(tmp_path):
+    """`plot` of a --nproc run: its --save lines and its pretty-printed `--format json` document both give
+    a one-process series and an `x2 ranks` series at the batch per rank, whose images/s is the total."""
+    from resnet_cli.bench.distributed import assemble, rank_result, with_flops
+    from resnet_cli.bench.history import load
+    from resnet_cli.render import ddp as view
+    from resnet_cli.render import export
+    from resnet_cli.render.plot import series
+
+    ranks = [rank_result(_raw(0, 2, [10.0, 20.0, 30.0])), rank_result(_raw(1, 2, [20.0, 20.0, 20.0]))]
+    report = with_flops(assemble(_head(), ranks, rank_result(_raw(0, 1, [8.0, 8.0, 8.0])), []), 2_000_000_000, "c")
+    saved, doc = tmp_path / "ddp.jsonl", tmp_path / "ddp.json"
+    saved.write_text("\n".join(view.save_lines(report, "t")) + "\n")
+    doc.write_text(export.to_json(report))
+    assert len(doc.read_text().splitlines()) > 1  # many lines: not JSON Lines
+    for path in (saved, doc):
+        points, superseded = load(str(path))
+        groups = series(points)
+        assert superseded == 0 and list(groups) == ["resnet20", "resnet20 x2 ranks"], path
+        one, two = groups["resnet20"][0], groups["resnet20 x2 ranks"][0]
+        assert (one.batch_size, two.batch_size) == (4, 4) and (one.mode, two.mode) == ("train", "train")
+        assert one.images_per_sec == pytest.approx(4 / 0.008) and two.images_per_sec == pytest.approx(400)
+        assert two.latency_ms["median"] == pytest.approx(20.0)  # rank 0's step
+    result = invoke("plot", str(doc), "--width", "80")
+    assert result.exit_code == 0, result.stderr
+    assert "resnet20 x2 ranks b4" in result.stdout
+
+
+def test_plot_names_a_json_document_it_cannot_read(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"name": "not a bench report"}, indent=2))
+    result = invoke("plot", str(path))
+    assert result.exit_code == 2
+    assert "is one JSON document but not a bench report" in result.stderr and "line 1" not in result.stderr
