@@ -117,6 +117,8 @@ def test_a_rank_that_hangs_ends_the_run_within_the_timeout(monkeypatch):
     (["--mode", "train", "--nproc", "2", "--nnodes", "2", "--node-rank", "2", "--master-addr", "h"], "below --nnodes"),
     (["--mode", "train", "--backend", "gloo"], "need --nproc N"),
     (["--mode", "train", "--nproc", "2", "--timeout", "0"], "--timeout"),
+    (["--no-baseline"], "--no-baseline times data-parallel training steps: give --mode train"),
+    (["--backend", "gloo", "--timeout", "5"], "--backend/--timeout times data-parallel"),
 ])
 def test_usage_errors(args, needle):
     result = invoke("bench", "resnet20", *args)
@@ -173,6 +175,16 @@ def test_threads_per_rank():
 
     assert threads_per_rank(None, 2, cpus=2) == 1 and threads_per_rank(None, 4, cpus=2) == 1
     assert threads_per_rank(None, 4, cpus=16) == 4 and threads_per_rank(3, 2, cpus=2) == 3
+
+
+def test_too_many_ranks_or_threads_name_the_remedy_that_applies():
+    from resnet_cli.bench.distributed import oversubscribed
+
+    assert oversubscribed(2, 1, cpus=2) is None and oversubscribed(2, 4, cpus=8) is None
+    assert oversubscribed(2, 2, cpus=2).endswith("use fewer --threads")
+    crowded = oversubscribed(3, 1, cpus=2)
+    assert "3 ranks x 1 threads exceed the 2 logical CPUs" in crowded and "--threads" not in crowded.split(";")[1]
+    assert "use --nproc 2 or fewer" in crowded
 
 
 def _raw(rank, world, times, comm=(1.0, 1.0, 1.0)):
