@@ -137,7 +137,7 @@ def _from_ddp(doc: dict, path: str) -> list[Point]:
                          input_size=tuple(doc.get("input_size") or ()),
                          images_per_sec=_number(total, path, where, "images_per_sec"),
                          latency_ms=_latencies(_need(rank, path, where, "latency_ms"), path, where, "latency_ms"),
-                         gmacs=None, device=str(env.get("device") or _need(doc, path, "", "device_type")),
+                         gmacs=None, device=str(doc.get("device_type") or _need(env, path, "", "device")),
                          device_name=str(env.get("device_name", "")), line=0, mode=str(doc.get("mode") or "train"),
                          world_size=size))
     return out

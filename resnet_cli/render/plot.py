@@ -32,7 +32,7 @@ def series(points: Sequence) -> "OrderedDict[str, list]":
             label += f" {p.mode}"
         if several["input_size"] and p.input_size:
             label += f" {p.input_size[-2]}x{p.input_size[-1]}"
-        if getattr(p, "world_size", 1) > 1:  # data parallel: total images/s at a batch per rank
+        if p.world_size > 1:  # data parallel: total images/s at a batch per rank
             label += f" x{p.world_size} ranks"
         groups.setdefault(label, []).append(p)
     for label in groups:
