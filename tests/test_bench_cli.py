@@ -204,3 +204,20 @@ def test_weights_alone_identify_and_load_the_network(tmp_path):
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert "widths=8-16-32-64" in data["spec"] and data["results"][0]["iterations"] == 3
+
+
+def test_max_batch_notes_say_the_bound_and_a_training_step(monkeypatch):
+    from resnet_cli.bench import session
+
+    monkeypatch.setattr(session, "MAX_BATCH_CEILING", 8)  # the search's bound reached: the note says so
+    result = bench(TINY, "--max-batch", "--size", "32", "--iters", "1", "--warmup", "0", "--threads", "1",
+                   "--peak-tflops", "1", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "the largest batch that fits is 8 (the search's bound)" in result.stderr
+    monkeypatch.setattr(session, "available_ram_bytes", lambda: 60 * 2 ** 20)
+    result = bench(TINY, "--max-batch", "--mode", "train", "--size", "32", "--iters", "1", "--warmup", "0",
+                   "--threads", "1", "--peak-tflops", "1", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    batch = json.loads(result.stdout)["results"][0]["batch_size"]
+    assert "sized to 50% of the" in result.stderr and f"a training step of batch {batch} needs about" in result.stderr
+    assert f"one training step of batch {batch} takes about" in result.stderr and "one forward pass" not in result.stderr

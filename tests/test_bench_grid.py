@@ -318,3 +318,67 @@ def test_mode_is_one_more_dimension_of_the_grid():
     assert train_case["case"] == eval_case["case"] + "/train" and train_case["relative"] is not None
     # a training step's FLOPs (forward + backward + optimizer) exceed the forward pass's
     assert train_case["tflops"] * train_case["latency_ms"]["median"] > 2 * eval_case["tflops"] * eval_case["latency_ms"]["median"]
+
+
+# --- the grid's records carry what a single run's do ----------------------------------------------------
+TRAIN_GRID = ["resnet20", "--mode", "both", "--same-process", "--rounds", "1", "--iters", "3", "--batch", "2",
+              "--size", "32", "--warmup", "1", "--threads", "1", "--optimizer", "adamw", "--amp", "bf16", "--detail"]
+
+
+def test_grid_csv_fills_train_columns_for_train_cases_as_a_single_run_does():
+    result = bench(*TRAIN_GRID, "--peak-tflops", "1", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    eval_row, train_row = csv.DictReader(io.StringIO(result.stdout))
+    assert eval_row["infer_samples_per_sec"] and eval_row["infer_step_time"] and eval_row["infer_batch_size"] == "2"
+    assert not eval_row["train_samples_per_sec"] and not eval_row["train_step_time"] and not eval_row["forward_ms"]
+    assert train_row["train_samples_per_sec"] == train_row["images_per_sec"]
+    assert train_row["train_step_time"] == train_row["latency_median_ms"] and train_row["train_batch_size"] == "2"
+    assert not train_row["infer_samples_per_sec"] and not train_row["infer_step_time"]
+    assert not train_row["infer_batch_size"]
+    assert (eval_row["optimizer"], train_row["optimizer"], train_row["amp"]) == ("", "adamw", "bf16")
+    phases = [float(train_row[f"{k}_ms"]) for k in ("forward", "backward", "optimizer")]
+    assert all(p > 0 for p in phases) and sum(phases) < 1.5 * float(train_row["latency_median_ms"])
+
+
+def test_grid_json_and_save_carry_optimizer_amp_and_phases(tmp_path):
+    saved = tmp_path / "g.jsonl"
+    result = bench(*TRAIN_GRID, "--peak-tflops", "1", "--save", str(saved), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    eval_case, train_case = json.loads(result.stdout)["cases"]
+    assert (eval_case["optimizer"], eval_case["amp"], eval_case["phase_ms"]) == (None, "bf16", None)
+    assert (train_case["optimizer"], train_case["amp"]) == ("adamw", "bf16")
+    assert set(train_case["phase_ms"]) == {"forward", "backward", "optimizer"}
+    lines = [json.loads(line) for line in saved.read_text().splitlines()]
+    assert [(r["settings"]["mode"], r["settings"]["optimizer"], r["settings"]["amp"]) for r in lines] == [
+        ("eval", None, "bf16"), ("train", "adamw", "bf16")]
+    assert lines[1]["result"]["phase_ms"] == train_case["phase_ms"] and lines[0]["result"]["phase_ms"] is None
+
+
+def test_grid_table_shows_the_phases_and_the_training_settings():
+    result = CliRunner().invoke(app, ["bench", *TRAIN_GRID, "--peak-tflops", "1"], env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.stderr
+    assert "fwd / bwd / opt ms" in result.stdout and "training step with adamw" in result.stdout
+    assert "bf16 autocast over fp32 weights" in result.stdout
+
+
+def test_utilisation_over_100_percent_is_warned_by_the_peak_source(monkeypatch):
+    from resnet_cli.bench import session
+    from resnet_cli.bench.records import Peak
+
+    tiny = ["resnet20", "--size", "32", "--warmup", "1", "--threads", "1", "--iters", "3", "--batch", "2"]
+    given = bench(*tiny, "--peak-tflops", "0.001", "--format", "json")
+    assert given.exit_code == 0, given.stderr
+    texts = json.loads(given.stdout)["warnings"]
+    assert any("exceeds the peak given with --peak-tflops" in w for w in texts)
+    assert not any("measured GEMM peak" in w for w in texts)
+    grid_given = bench(*tiny, "--grid", "--rounds", "1", "--same-process", "--peak-tflops", "0.001", "--format", "json")
+    assert grid_given.exit_code == 0, grid_given.stderr
+    assert any(w.startswith("resnet20/fp32/b2/nchw: the achieved rate exceeds the peak given with --peak-tflops")
+               for w in json.loads(grid_given.stdout)["warnings"])
+    monkeypatch.setattr(session, "measure_peak", lambda device, dtype: Peak(1e-6, "measured", 512))
+    grid = bench(*tiny, "--grid", "--rounds", "1", "--same-process", "--format", "json")
+    assert grid.exit_code == 0, grid.stderr
+    data = json.loads(grid.stdout)
+    assert data["cases"][0]["utilization"] > 1
+    assert any(w.startswith("resnet20/fp32/b2/nchw: the achieved rate exceeds the measured GEMM peak")
+               for w in data["warnings"])

@@ -117,6 +117,8 @@ def test_a_rank_that_hangs_ends_the_run_within_the_timeout(monkeypatch):
     (["--mode", "train", "--nproc", "2", "--nnodes", "2", "--node-rank", "2", "--master-addr", "h"], "below --nnodes"),
     (["--mode", "train", "--backend", "gloo"], "need --nproc N"),
     (["--mode", "train", "--nproc", "2", "--timeout", "0"], "--timeout"),
+    (["--no-baseline"], "--no-baseline times data-parallel training steps: give --mode train"),
+    (["--backend", "gloo", "--timeout", "5"], "--backend/--timeout times data-parallel"),
 ])
 def test_usage_errors(args, needle):
     result = invoke("bench", "resnet20", *args)
@@ -173,6 +175,16 @@ def test_threads_per_rank():
 
     assert threads_per_rank(None, 2, cpus=2) == 1 and threads_per_rank(None, 4, cpus=2) == 1
     assert threads_per_rank(None, 4, cpus=16) == 4 and threads_per_rank(3, 2, cpus=2) == 3
+
+
+def test_too_many_ranks_or_threads_name_the_remedy_that_applies():
+    from resnet_cli.bench.distributed import oversubscribed
+
+    assert oversubscribed(2, 1, cpus=2) is None and oversubscribed(2, 4, cpus=8) is None
+    assert oversubscribed(2, 2, cpus=2).endswith("use fewer --threads")
+    crowded = oversubscribed(3, 1, cpus=2)
+    assert "3 ranks x 1 threads exceed the 2 logical CPUs" in crowded and "--threads" not in crowded.split(";")[1]
+    assert "use --nproc 2 or fewer" in crowded
 
 
 def _raw(rank, world, times, comm=(1.0, 1.0, 1.0)):
@@ -276,3 +288,39 @@ def test_one_rank_under_an_external_torchrun(monkeypatch):
     assert data["world_size"] == 1 and [r["rank"] for r in data["ranks"]] == [0]
     assert data["baseline"] is None and data["scaling_efficiency"] is None
     assert data["ranks"][0]["allreduce"]["bytes_per_step"] > 0  # the hook ran even for one rank
+
+
+def test_plot_reads_a_ddp_run_as_its_own_series(tmp_path):
+    """`plot` of a --nproc run: its --save lines and its pretty-printed `--format json` document both give
+    a one-process series and an `x2 ranks` series at the batch per rank, whose images/s is the total."""
+    from resnet_cli.bench.distributed import assemble, rank_result, with_flops
+    from resnet_cli.bench.history import load
+    from resnet_cli.render import ddp as view
+    from resnet_cli.render import export
+    from resnet_cli.render.plot import series
+
+    ranks = [rank_result(_raw(0, 2, [10.0, 20.0, 30.0])), rank_result(_raw(1, 2, [20.0, 20.0, 20.0]))]
+    report = with_flops(assemble(_head(), ranks, rank_result(_raw(0, 1, [8.0, 8.0, 8.0])), []), 2_000_000_000, "c")
+    saved, doc = tmp_path / "ddp.jsonl", tmp_path / "ddp.json"
+    saved.write_text("\n".join(view.save_lines(report, "t")) + "\n")
+    doc.write_text(export.to_json(report))
+    assert len(doc.read_text().splitlines()) > 1  # many lines: not JSON Lines
+    for path in (saved, doc):
+        points, superseded = load(str(path))
+        groups = series(points)
+        assert superseded == 0 and list(groups) == ["resnet20", "resnet20 x2 ranks"], path
+        one, two = groups["resnet20"][0], groups["resnet20 x2 ranks"][0]
+        assert (one.batch_size, two.batch_size) == (4, 4) and (one.mode, two.mode) == ("train", "train")
+        assert one.images_per_sec == pytest.approx(4 / 0.008) and two.images_per_sec == pytest.approx(400)
+        assert two.latency_ms["median"] == pytest.approx(20.0)  # rank 0's step
+    result = invoke("plot", str(doc), "--width", "80")
+    assert result.exit_code == 0, result.stderr
+    assert "resnet20 x2 ranks b4" in result.stdout
+
+
+def test_plot_names_a_json_document_it_cannot_read(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"name": "not a bench report"}, indent=2))
+    result = invoke("plot", str(path))
+    assert result.exit_code == 2
+    assert "is one JSON document but not a bench report" in result.stderr and "line 1" not in result.stderr

@@ -34,8 +34,8 @@ from ..models import build_model
 from .ddp_records import DdpReport
 from .ddp_watch import STATUS_INTERVAL_S
 from .device import TORCH_DTYPES, MemoryProbe, environment, free_memory, load_average
-from .distributed import CHECKSUM_ENV, FAULT_ENV, DdpJob, assemble, make_head, rank_result, threads_per_rank, \
-    with_flops
+from .distributed import CHECKSUM_ENV, FAULT_ENV, DdpJob, assemble, make_head, oversubscribed, rank_result, \
+    threads_per_rank, with_flops
 from .records import TRAIN_FLOPS_CONVENTION
 from .runner import make_timer, measure
 from .train import make_train_step
@@ -383,9 +383,9 @@ def _run(job: DdpJob, rank: int, world: int, local: int, local_world: int, statu
             warnings.append(f"the machine was busy when the run started (1-minute load average {load:.1f} on {cpus} "
                             "logical CPUs): other processes compete with the ranks for the cores, so the figures are "
                             "slow and noisy and the scaling efficiency unreliable; rerun on a quiet machine")
-        if device.type == "cpu" and threads * local_world > cpus:
-            warnings.append(f"{local_world} ranks x {threads} threads exceed the {os.cpu_count()} logical CPUs: "
-                            "ranks compete for cores; use fewer --threads")
+        crowded = oversubscribed(local_world, threads, cpus) if device.type == "cpu" else None
+        if crowded:
+            warnings.append(crowded)
         ok = True
         report = assemble(head, ranks, rank_result(baseline) if baseline else None, warnings)
         return with_flops(report, step_flops(job), TRAIN_FLOPS_CONVENTION)

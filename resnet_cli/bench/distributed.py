@@ -102,6 +102,15 @@ def threads_per_rank(requested: Optional[int], local_ranks: int, cpus: Optional[
     return max(1, (cpus or os.cpu_count() or 1) // max(1, local_ranks))
 
 
+def oversubscribed(local_ranks: int, threads: int, cpus: int) -> Optional[str]:
+    """The warning when this node's ranks x threads exceed its logical CPUs (None when they fit), with
+    the remedy that applies: fewer ``--threads`` while a rank has more than one, else fewer ranks."""
+    if threads * local_ranks <= cpus:
+        return None
+    fix = "use fewer --threads" if threads > 1 else f"use --nproc {cpus} or fewer (each rank has 1 thread already)"
+    return f"{local_ranks} ranks x {threads} threads exceed the {cpus} logical CPUs: ranks compete for cores; {fix}"
+
+
 def torchrun_args(where: Launch, log_dir: str, timeout_s: float) -> list[str]:
     """torchrun's own command-line flags for ``where`` (parsed by ``torch.distributed.run.parse_args``)."""
     args = ["--nnodes", str(where.nnodes), "--nproc-per-node", str(where.nproc), "--max-restarts", "0",

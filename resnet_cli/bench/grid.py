@@ -26,7 +26,8 @@ from typing import Callable, Optional, Sequence
 
 from ..errors import ResnetCliError, UsageError
 from .records import FLOPS_CONVENTION, CaseResult, GridReport
-from .stats import CONFIDENCE, batch_warnings, count_outliers, relative_throughput, summarize
+from .stats import (CONFIDENCE, batch_warnings, count_outliers, relative_throughput, summarize,
+                    utilization_warning)
 
 SORTS = ("run", "throughput", "latency", "name")
 
@@ -46,6 +47,8 @@ class Case:
     size: tuple[int, int]
     repeat: int = 1
     mode: str = "eval"
+    optimizer: Optional[str] = None  # a train case's optimizer (None in eval); not part of the name
+    amp: Optional[str] = None  # --amp's autocast dtype, every case alike (not part of the name)
 
     @property
     def name(self) -> str:
@@ -57,17 +60,19 @@ class Case:
 
 
 def expand(networks: Sequence[tuple[str, str, tuple[int, int]]], dtypes: Sequence[str], layouts: Sequence[bool],
-           batches: Sequence[int], modes: Sequence[str] = ("eval",)) -> list[Case]:
+           batches: Sequence[int], modes: Sequence[str] = ("eval",), optimizer: str = "sgd",
+           amp: Optional[str] = None) -> list[Case]:
     """Every combination, variants outermost, then dtypes, layouts, modes, and batches innermost.
     ``networks``: (display name, spec string, (H, W)) per variant; a variant given twice gives each of
-    its cases twice."""
+    its cases twice. ``optimizer`` (train cases) and ``amp`` are settings of the whole grid."""
     cases: list[Case] = []
     for v, s, hw in networks:
         for d in dtypes:
             for cl in layouts:
                 for m in modes:
                     for b in batches:
-                        case = Case(v, s, d, b, cl, hw, mode=m)
+                        case = Case(v, s, d, b, cl, hw, mode=m, optimizer=optimizer if m == "train" else None,
+                                    amp=amp)
                         cases.append(dataclasses.replace(case, repeat=1 + sum(c.name == case.name for c in cases
                                                                               if c.repeat == 1)))
     return cases
@@ -220,15 +225,20 @@ def add_unique(out: list[str], texts: Sequence[str]) -> list[str]:
     return out
 
 
-def _case_warnings(case: Case, runs: list[dict], stats) -> list[str]:
-    """The runs' machine-wide warnings once each, and the batch warnings of the pooled iterations."""
+def _case_warnings(case: Case, runs: list[dict], stats, utilization: Optional[float] = None,
+                   peak_source: str = "measured") -> list[str]:
+    """The runs' machine-wide warnings once each, and the batch warnings of the pooled iterations
+    (utilisation above 100% of the peak the case divides by among them, worded as a single run's)."""
     out: list[str] = []
     for run in runs:
         add_unique(out, [t for t in run["report"]["warnings"] if not t.startswith("batch ")])
     results = [r["report"]["results"][0] for r in runs]
     times = [t for r in runs for t in r["times_ms"]]
-    for text in batch_warnings(results[-1]["batch_size"], stats, len(times), count_outliers(times),
-                               all(r["warmup_stable"] for r in results), min(r["warmup_iterations"] for r in results)):
+    batch = results[-1]["batch_size"]
+    texts = batch_warnings(batch, stats, len(times), count_outliers(times), all(r["warmup_stable"] for r in results),
+                           min(r["warmup_iterations"] for r in results))
+    over = utilization_warning(batch, utilization, peak_source)
+    for text in texts + ([over] if over else []):
         out.append(f"{case.name}: {text.split(': ', 1)[1]}")
     return out
 
@@ -243,7 +253,7 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
         return CaseResult(case=case.name, index=index, variant=case.variant, spec=case.spec, dtype=case.dtype,
                           batch_size=case.batch, requested_batch_size=case.batch, channels_last=case.channels_last,
                           retried=False, rounds=0, iterations=0, round_medians_ms=[], error=error, mode=case.mode,
-                          **none)
+                          optimizer=case.optimizer, amp=case.amp, **none)
     reports = [r["report"] for r in runs]
     results = [rep["results"][0] for rep in reports]
     times = [t for r in runs for t in r["times_ms"]]
@@ -265,8 +275,19 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
         peak_memory_bytes=max(memory) if memory else None, peak_reserved_bytes=max(reserved) if reserved else None,
         first_call_ms=statistics.median(first) if first else None, flops_per_image=flops_per_image,
         gmacs=flops_per_image / 2 / 1e9, param_count=reports[0].get("param_count"), error=error,
-        warnings=_case_warnings(case, runs, stats), input_size=tuple(reports[0]["input_size"]),
-        mode=case.mode)
+        warnings=_case_warnings(case, runs, stats, tflops / peak_tflops if peak_tflops else None,
+                                "--peak-tflops" if given_peak else "measured"),
+        input_size=tuple(reports[0]["input_size"]), mode=case.mode, optimizer=case.optimizer, amp=case.amp,
+        phase_ms=_pooled_phases(results))
+
+
+def _pooled_phases(results: list[dict]) -> Optional[dict[str, float]]:
+    """Per phase (forward, backward, optimizer), the median of the rounds' medians; None without ``--detail``."""
+    phases = [r["phase_ms"] for r in results if r.get("phase_ms")]
+    if not phases:
+        return None
+    return {k: statistics.median(p[k] for p in phases if p.get(k) is not None)
+            for k in phases[0] if any(p.get(k) is not None for p in phases)}
 
 
 def compare(cases: list[CaseResult], runs: list[list[dict]], ref: int, confidence: float = CONFIDENCE) -> list[CaseResult]:

@@ -1,9 +1,14 @@
-"""Reading measured cases back for ``resnet-cli plot``: a ``--save`` history (JSON Lines, single-run or
-grid lines) or one ``bench --format json`` document (single run or grid). No torch here.
+"""Reading measured cases back for ``resnet-cli plot``: a ``--save`` history (JSON Lines: single-run,
+grid and data-parallel lines) or one ``bench --format json`` document, one line or pretty-printed over
+many (single run, grid, or a data-parallel ``--nproc`` run). No torch here.
 
 Every point must come from one device; a later record of the same case (variant, dtype, layout,
-batch, input size) supersedes an earlier one, as a history is appended to. Errors name the file and
-the line.
+mode, ranks, batch, input size) supersedes an earlier one, as a history is appended to. Errors name
+the file and the line.
+
+A data-parallel run (``--nproc N``) is a point of its own series (``world_size`` N): its ``batch_size``
+is the batch per rank (what ``--batch`` took), its images/s the total over the ranks and its latency
+rank 0's step; its one-process baseline is a point with ``world_size`` 1.
 """
 
 from __future__ import annotations
@@ -34,10 +39,12 @@ class Point:
     device_name: str
     line: int
     mode: str = "eval"
+    world_size: int = 1  # data-parallel ranks (``bench --nproc``); batch_size is then per rank
 
     @property
     def key(self) -> tuple:
-        return (self.variant, self.dtype, self.channels_last, self.mode, self.batch_size, self.input_size)
+        return (self.variant, self.dtype, self.channels_last, self.mode, self.world_size, self.batch_size,
+                self.input_size)
 
 
 def _need(record: dict, path: str, where: str, *keys: str):
@@ -95,17 +102,45 @@ def _from_saved(rec: dict, path: str, line: int) -> Point:
     flops = rec.get("flops_per_image")
     env = rec.get("environment") or {}
     size = settings.get("input_size") or rec.get("input_size") or ()
+    world = _number(rec["world_size"], path, where, "world_size", integer=True) if rec.get("world_size") else 1
+    batch_key = "batch_per_rank" if world > 1 else "batch_size"  # a DDP line's batch_size is the global batch
     return Point(variant=str(_need(rec, path, where, "variant")), dtype=str(_need(rec, path, where, "settings", "dtype")),
                  channels_last=bool(settings.get("channels_last")),
-                 batch_size=_number(_need(rec, path, where, "result", "batch_size"), path, where,
-                                    "result.batch_size", integer=True), input_size=tuple(size),
+                 batch_size=_number(_need(rec, path, where, "result", batch_key), path, where,
+                                    f"result.{batch_key}", integer=True), input_size=tuple(size),
                  images_per_sec=_number(_need(rec, path, where, "result", "images_per_sec"), path, where,
                                         "result.images_per_sec"),
                  latency_ms=_latencies(_need(rec, path, where, "result", "latency_ms"), path, where,
                                        "result.latency_ms"),
                  gmacs=_gmacs(flops, path, where), device=str(_need(rec, path, where, "settings", "device")),
                  device_name=str(env.get("device_name", "")), line=line,
-                 mode=str(result.get("mode") or settings.get("mode") or "eval"))
+                 mode=str(result.get("mode") or settings.get("mode") or rec.get("mode") or "eval"), world_size=world)
+
+
+def _from_ddp(doc: dict, path: str) -> list[Point]:
+    """A ``bench --nproc N --format json`` document: the one-process baseline (world size 1) and the
+    N-rank run (images/s the total, latency rank 0's step, batch per rank); a run without figures
+    (interrupted) gives no point."""
+    env = doc.get("environment") or {}
+    world = _number(_need(doc, path, "", "world_size"), path, "", "world_size", integer=True)
+    runs = []
+    if doc.get("baseline"):
+        runs.append(("baseline", 1, doc["baseline"], doc["baseline"].get("images_per_sec")))
+    ranks = doc.get("ranks") or []
+    if ranks and doc.get("images_per_sec") is not None:
+        runs.append(("rank 0", world, ranks[0], doc["images_per_sec"]))
+    out = []
+    for where, size, rank, total in runs:
+        out.append(Point(variant=str(_need(doc, path, "", "variant")), dtype=str(_need(doc, path, "", "dtype")),
+                         channels_last=bool(doc.get("channels_last")),
+                         batch_size=_number(_need(rank, path, where, "batch_size"), path, where, "batch_size", True),
+                         input_size=tuple(doc.get("input_size") or ()),
+                         images_per_sec=_number(total, path, where, "images_per_sec"),
+                         latency_ms=_latencies(_need(rank, path, where, "latency_ms"), path, where, "latency_ms"),
+                         gmacs=None, device=str(doc.get("device_type") or _need(env, path, "", "device")),
+                         device_name=str(env.get("device_name", "")), line=0, mode=str(doc.get("mode") or "train"),
+                         world_size=size))
+    return out
 
 
 def _from_document(doc: dict, path: str) -> list[Point]:
@@ -164,6 +199,13 @@ def load(path: str) -> tuple[list[Point], int]:
         doc = None
     if isinstance(doc, dict) and ("cases" in doc or "results" in doc):
         points = _from_document(doc, path)
+    elif isinstance(doc, dict) and "ranks" in doc and "settings" not in doc:  # one --nproc run (not a --save line)
+        points = _from_ddp(doc, path)
+    elif isinstance(doc, dict) and "settings" in doc:  # one --save record (a one-line history, or pretty-printed)
+        points = [_from_saved(doc, path, 1)]
+    elif doc is not None:  # one whole-file document of another kind
+        raise UsageError(f"{path} is one JSON document but not a bench report (no 'cases', 'results' or 'ranks'); "
+                         "give a 'bench --save' history (JSON Lines) or a 'bench --format json' file")
     else:
         for number, raw in enumerate(text.splitlines(), 1):
             if not raw.strip():

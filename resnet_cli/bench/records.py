@@ -227,6 +227,10 @@ class CaseResult:
         input_size: (C, H, W) of one image.
         mode: ``eval`` (one iteration = a forward pass) or ``train`` (a training step; ``tflops`` then
             counts the whole step's FLOPs).
+        optimizer: a train case's optimizer (``sgd``, ``momentum``, ``adamw``; None in eval); amp: the
+            autocast dtype (``bf16``, ``fp16``; None: none), as in ``BenchReport``.
+        phase_ms: a train case with ``--detail``: median ms of ``forward`` (with the loss), ``backward``
+            and ``optimizer``, the median over its rounds of each round's median; else None.
     """
 
     case: str
@@ -262,6 +266,9 @@ class CaseResult:
     warnings: list[str] = field(default_factory=list)
     input_size: Optional[tuple[int, int, int]] = None
     mode: str = "eval"
+    optimizer: Optional[str] = None
+    amp: Optional[str] = None
+    phase_ms: Optional[dict[str, float]] = None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from .memory import OomRetry, estimate_memory, human_bytes, largest_fitting, lar
     refuse_if_too_big
 from .records import FLOPS_CONVENTION, TRAIN_FLOPS_CONVENTION, BenchReport, BenchResult, Peak
 from .runner import Interrupted, Measurement, make_timer, measure
-from .stats import batch_warnings, count_outliers, summarize
+from .stats import batch_warnings, count_outliers, summarize, utilization_warning
 
 
 def _nothing(*args) -> None:
@@ -161,6 +161,10 @@ class Session:
             if not best:
                 raise RuntimeFailure("not even batch 1 of a training step fits in the RAM available; use a smaller "
                                      "--size or another device")
+            self.hooks.note(f"--max-batch on the CPU: sized to {CPU_MAX_BATCH_RAM_FRACTION:.0%} of the "
+                            f"{human_bytes(room)} of RAM available (headroom for other programs and the plan's "
+                            f"error): a training step of batch {best} needs about "
+                            f"{human_bytes(self._train_plan(best).peak_bytes)} (the memory plan's peak)")
             return (best,)
         if cfg.max_batch:
             # Headroom: the batch's estimate must fit in CPU_MAX_BATCH_RAM_FRACTION of the available RAM,
@@ -377,7 +381,8 @@ class Session:
         if cfg.max_batch and device.type != "cpu":
             batches = (self._device_max_batch(model, device),)
         if cfg.max_batch:
-            self.hooks.note(f"--max-batch: the largest batch that fits is {batches[0]}")
+            bound = " (the search's bound)" if batches[0] >= MAX_BATCH_CEILING else ""
+            self.hooks.note(f"--max-batch: the largest batch that fits is {batches[0]}{bound}")
             if device.type == "cpu":
                 self._announce(model, device, batches[0])
         peak = Peak(cfg.peak_tflops, "--peak-tflops") if cfg.peak_tflops else self._peak(device)
@@ -403,7 +408,7 @@ class Session:
                 if batch != requested:
                     self._warn(f"batch {requested} ran out of {device.type.upper()} memory; measured batch {batch} "
                                "instead")
-                self._check(result)
+                self._check(result, peak)
                 results.append(result)
                 self.hooks.on_measurement(result, m)
                 self.hooks.on_result(report, result)
@@ -439,8 +444,10 @@ class Session:
                 t0 = time.perf_counter()
                 model(x)
                 times.append(time.perf_counter() - t0)
-        one = min(times) * batch / probe
         cfg = self.cfg
+        # a training step: forward + backward, the backward about twice the forward's MACs (the training MACs rule)
+        steps = 3 if "train" in cfg.modes else 1
+        one = min(times) * batch / probe * steps
         if cfg.iters is not None:
             timed, what = cfg.iters * one, f"{cfg.iters} timed iterations"
         else:
@@ -448,8 +455,10 @@ class Session:
             what = f"at least {CPU_MAX_BATCH_MIN_ITERS} timed iterations and {cfg.min_time_s:g} s (--min-time)"
         warm = min(cfg.warmup, 1) * one
         total = one + max(warm, 0) + timed
-        self.hooks.note(f"--max-batch: one forward pass of batch {batch} takes about {one:.1f} s (scaled from "
-                        f"batch {probe}); measuring it takes about {total:.0f} s: first call, warm-up up to "
+        what_one = ("one training step" if steps == 3 else "one forward pass") + f" of batch {batch}"
+        scaled = (f"3 forward passes, scaled from one at batch {probe}" if steps == 3 else f"scaled from batch {probe}")
+        self.hooks.note(f"--max-batch: {what_one} takes about {one:.1f} s ({scaled}); measuring it takes about "
+                        f"{total:.0f} s: first call, warm-up up to "
                         f"{cfg.min_time_s:g} s, {what}")
 
     def _check_load(self, device: torch.device, threads: int) -> None:
@@ -484,11 +493,10 @@ class Session:
     def _oom_note(self, failed: int, nxt: int) -> None:
         self.hooks.note(f"batch {failed} does not fit in device memory; retrying with batch {nxt}")
 
-    def _check(self, r: BenchResult) -> None:
+    def _check(self, r: BenchResult, peak: Optional[Peak] = None) -> None:
         for text in batch_warnings(r.batch_size, r.latency_ms, r.iterations, r.outliers, r.warmup_stable,
                                    r.warmup_iterations):
             self._warn(text)
-        if r.utilization is not None and r.utilization > 1.0:
-            self._warn(f"batch {r.batch_size}: the achieved rate exceeds the measured GEMM peak "
-                       f"({100 * r.utilization:.0f}%): the peak GEMM was slow (busy machine, or a size too small "
-                       "for this device); give the device's known rate with --peak-tflops X")
+        over = utilization_warning(r.batch_size, r.utilization, peak.source if peak else "measured")
+        if over:
+            self._warn(over)

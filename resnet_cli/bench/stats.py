@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Sequence
+from typing import Optional, Sequence
 
 from .records import LatencyStats
 
@@ -106,6 +106,21 @@ def batch_warnings(batch: int, stats: LatencyStats, iterations: int, outliers: i
                    "last few still differed by more than 5%), so early iterations may be slow ones: raise "
                    "--warmup.")
     return out
+
+
+def utilization_warning(batch: int, utilization: Optional[float], peak_source: str) -> Optional[str]:
+    """The warning for a utilisation above 100% (None at or below it), worded by where the peak came
+    from: ``measured`` (the GEMM probe was slow) or ``--peak-tflops`` (the rate the user gave is below
+    what the device reaches). Single runs and grid cases both call this."""
+    if utilization is None or utilization <= 1.0:
+        return None
+    if peak_source == "measured":
+        return (f"batch {batch}: the achieved rate exceeds the measured GEMM peak ({100 * utilization:.0f}%): the "
+                "peak GEMM was slow (busy machine, or a size too small for this device); give the device's known "
+                "rate with --peak-tflops X")
+    return (f"batch {batch}: the achieved rate exceeds the peak given with --peak-tflops ({100 * utilization:.0f}%): "
+            "that rate is below what this device reaches in this dtype; give its dense-matmul peak from the "
+            "datasheet, or leave --peak-tflops out to measure a GEMM")
 
 
 # --- Is a difference in speed more than noise? ------------------------------------------------------

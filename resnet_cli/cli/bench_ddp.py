@@ -34,8 +34,14 @@ class DdpOptions:
     no_baseline: bool = False
 
     def any_given(self) -> bool:
-        return any(v is not None for v in (self.nproc, self.nnodes, self.node_rank, self.master_addr,
-                                            self.master_port, self.backend, self.timeout_s)) or self.no_baseline
+        return bool(self.given())
+
+    def given(self) -> list[str]:
+        """The data-parallel options given, by their flags (``--nproc`` first)."""
+        flags = (("--nproc", self.nproc), ("--nnodes", self.nnodes), ("--node-rank", self.node_rank),
+                 ("--master-addr", self.master_addr), ("--master-port", self.master_port),
+                 ("--backend", self.backend), ("--timeout", self.timeout_s))
+        return [flag for flag, value in flags if value is not None] + (["--no-baseline"] if self.no_baseline else [])
 
 
 def wanted(opts: DdpOptions, mode: Optional[str]) -> bool:
@@ -58,7 +64,8 @@ def check(opts: DdpOptions, mode: Optional[str], device: str, batches: tuple[int
 
     external = under_torchrun()
     if mode != "train":
-        what = "--nproc" if opts.nproc is not None else ("torchrun (RANK is set)" if external else "--backend/--nnodes/...")
+        what = "--nproc" if opts.nproc is not None else ("/".join(opts.given()) if opts.given()
+                                                         else "torchrun (RANK is set)")
         raise UsageError(f"{what} times data-parallel training steps: give --mode train"
                          + (f" (not {mode})" if mode not in (None, "eval") else ""))
     if detail:

@@ -50,7 +50,7 @@ def run_grid(opts: GridOptions, fmt: Format, save: Optional[str]) -> None:
     from ..render.console import note
 
     cases = g.expand([(n, s.to_string(), hw) for n, s, hw in opts.networks], opts.dtypes, opts.layouts, opts.batches,
-                     opts.modes)
+                     opts.modes, optimizer=opts.optimizer, amp=opts.amp)
     ref = g.pick_reference(cases, opts.reference)
     iters, min_time_s = g.split_over_rounds(opts.iters, opts.min_time_s, opts.rounds)
 

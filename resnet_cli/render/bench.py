@@ -66,15 +66,26 @@ def rows(report) -> list[dict]:
 def _train_columns(report, r) -> dict:
     """The training-step columns of one result (timm's names for throughput, step time and batch)."""
     train = r.mode == "train"
-    prefix, other = ("train", "infer") if train else ("infer", "train")
-    phases = r.phase_ms or {}
     return {"mode": r.mode, "optimizer": report.optimizer if train else None, "amp": report.amp,
-            f"{prefix}_samples_per_sec": r.images_per_sec, f"{prefix}_step_time": r.latency_ms.median,
-            f"{prefix}_batch_size": r.batch_size, f"{other}_samples_per_sec": None, f"{other}_step_time": None,
-            f"{other}_batch_size": None, "param_count": report.param_count,
-            "forward_ms": phases.get("forward"), "backward_ms": phases.get("backward"),
-            "optimizer_ms": phases.get("optimizer"), "plan_peak_bytes": r.plan_peak_bytes,
+            **mode_columns(r.mode, r.images_per_sec, r.latency_ms.median, r.batch_size),
+            "param_count": report.param_count, **phase_columns(r.phase_ms), "plan_peak_bytes": r.plan_peak_bytes,
             "step_peak_bytes": r.step_peak_bytes, "plan_error_percent": r.plan_error_percent}
+
+
+def mode_columns(mode: str, images_per_sec, step_time_ms, batch_size) -> dict:
+    """timm benchmark.py's throughput columns of one row: ``train_*`` filled for a training step (mode
+    ``train``), ``infer_*`` for a forward pass, the other three empty (the single run's and the grid's
+    CSV share this rule)."""
+    prefix, other = ("train", "infer") if mode == "train" else ("infer", "train")
+    return {f"{prefix}_samples_per_sec": images_per_sec, f"{prefix}_step_time": step_time_ms,
+            f"{prefix}_batch_size": batch_size, f"{other}_samples_per_sec": None, f"{other}_step_time": None,
+            f"{other}_batch_size": None}
+
+
+def phase_columns(phase_ms) -> dict:
+    """``forward_ms``, ``backward_ms``, ``optimizer_ms`` of a training step timed with ``--detail`` (else None)."""
+    phases = phase_ms or {}
+    return {f"{k}_ms": phases.get(k) for k in ("forward", "backward", "optimizer")}
 
 
 def ms(value: Optional[float]) -> str:

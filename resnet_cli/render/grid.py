@@ -15,20 +15,24 @@ from rich.text import Text
 
 from ..bench.memory import human_bytes
 from . import export
-from .bench import _sig, ms
+from .bench import _sig, mode_columns, ms, phase_columns
 from .tables import keep_whole
 
 #: CSV / Markdown columns, one row per case. ``param_count`` (exact), ``gmacs`` (per image) and the
 #: ``infer_*`` columns are timm benchmark.py's names (README, "Grid columns").
-COLUMNS = ["case", "index", "variant", "device", "dtype", "channels_last", "mode", "batch_size", "requested_batch_size",
+#: The ``train_*`` / ``infer_*`` pair follows the single run's rule (``render.bench.mode_columns``): a train
+#: case fills ``train_*``, an eval case ``infer_*``.
+COLUMNS = ["case", "index", "variant", "device", "dtype", "channels_last", "mode", "optimizer", "amp", "batch_size",
+           "requested_batch_size",
            "retried", "rounds", "iterations", "latency_median_ms", "latency_mean_ms", "latency_std_ms",
            "latency_p5_ms", "latency_p25_ms", "latency_p75_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms",
            "latency_iqr_ms", "latency_min_ms", "latency_max_ms", "images_per_sec", "tflops", "utilization",
            "peak_tflops", "peak_memory_bytes", "peak_reserved_bytes", "first_call_ms", "param_count", "gmacs",
-           "relative", "relative_low", "relative_high", "p_value", "significant", "infer_samples_per_sec",
-           "infer_step_time", "infer_batch_size", "infer_img_size", "error"]
-NUMERIC = [c for c in COLUMNS if c not in ("case", "variant", "device", "dtype", "channels_last", "mode", "retried",
-                                           "significant", "error")]
+           "relative", "relative_low", "relative_high", "p_value", "significant", "train_samples_per_sec",
+           "train_step_time", "train_batch_size", "infer_samples_per_sec", "infer_step_time", "infer_batch_size",
+           "infer_img_size", "forward_ms", "backward_ms", "optimizer_ms", "error"]
+NUMERIC = [c for c in COLUMNS if c not in ("case", "variant", "device", "dtype", "channels_last", "mode", "optimizer",
+                                           "amp", "retried", "significant", "error")]
 _STATS = ("median", "mean", "std", "p5", "p25", "p75", "p90", "p95", "p99", "iqr", "min", "max")
 
 
@@ -38,7 +42,8 @@ def rows(report) -> list[dict]:
     for c in report.cases:
         lat = c.latency_ms
         row = {"case": c.case, "index": c.index, "variant": c.variant, "device": report.device, "dtype": c.dtype,
-               "channels_last": c.channels_last, "mode": c.mode, "batch_size": c.batch_size,
+               "channels_last": c.channels_last, "mode": c.mode, "optimizer": c.optimizer, "amp": c.amp,
+               "batch_size": c.batch_size,
                "requested_batch_size": c.requested_batch_size, "retried": c.retried, "rounds": c.rounds,
                "iterations": c.iterations}
         row.update({f"latency_{k}_ms": getattr(lat, k) if lat else None for k in _STATS})
@@ -46,8 +51,8 @@ def rows(report) -> list[dict]:
                                                 "peak_memory_bytes", "peak_reserved_bytes", "first_call_ms",
                                                 "param_count", "gmacs", "relative", "relative_low", "relative_high",
                                                 "p_value", "significant", "error")})
-        row.update({"infer_samples_per_sec": c.images_per_sec, "infer_step_time": lat.median if lat else None,
-                    "infer_batch_size": c.batch_size, "infer_img_size": c.input_size[-1] if c.input_size else None})
+        row.update(mode_columns(c.mode, c.images_per_sec, lat.median if lat else None, c.batch_size))
+        row.update({"infer_img_size": c.input_size[-1] if c.input_size else None, **phase_columns(c.phase_ms)})
         out.append(row)
     return [{k: _sig(v) for k, v in row.items()} for row in out]
 
@@ -90,6 +95,11 @@ def settings_table(report) -> Table:
              ("rounds", f"{report.rounds}, cases in turn, {where}; {timing}"),
              ("relative", f"images/s over {report.reference}'s, {100 * report.confidence:.0f}% interval, Welch's "
                           "t-test on log latency (" + ("per-round medians)" if report.rounds > 1 else "iterations: one round)"))]
+    train = [c for c in report.cases if c.mode == "train"]
+    if train:
+        lines.append(("train", f"training step with {train[0].optimizer}"))
+    if any(c.amp for c in report.cases):
+        lines.append(("amp", f"{report.cases[0].amp} autocast over fp32 weights, every case"))
     for key, value in lines:
         table.add_row(key, value)
     return table
@@ -107,6 +117,9 @@ def cases_table(report) -> Table:
                           ("TFLOP/s", "right"), ("util", "right"), ("peak mem", "right"), ("relative", "right"),
                           ("vs " + f"#{next(c.index for c in report.cases if c.case == report.reference)}", "left")):
         table.add_column(name, justify=justify)
+    detail = any(c.phase_ms for c in report.cases)
+    if detail:
+        table.add_column("fwd / bwd / opt ms", justify="right")
     for c in report.cases:
         lat = c.latency_ms
         memory = human_bytes(c.peak_reserved_bytes if cuda and c.peak_reserved_bytes else c.peak_memory_bytes)
@@ -116,6 +129,9 @@ def cases_table(report) -> Table:
                ms(lat.median) if lat else "-", f"{ms(lat.p5)} … {ms(lat.p95)}" if lat else "-",
                f"{c.images_per_sec:,.1f}" if c.images_per_sec else "-", f"{c.tflops:.3g}" if c.tflops else "-",
                f"{100 * c.utilization:.1f}%" if c.utilization is not None else "-", memory, _relative(c), verdict(c, report.reference)]
+        if detail:
+            row.append(" / ".join(ms((c.phase_ms or {}).get(k)) for k in ("forward", "backward", "optimizer"))
+                       if c.phase_ms else "-")
         style = "dim" if c.latency_ms is None else ("bold" if c.case == report.reference else None)
         table.add_row(*row, style=style)
     return keep_whole(table)
@@ -129,6 +145,9 @@ def renderables(report) -> list[Any]:
     legend = (f"median and p5 … p95: latency of {what} of the whole batch, every round's iterations "
               "pooled; images/s = batch / median; util = TFLOP/s / peak GEMM; relative = images/s over the "
               "reference's, with its interval; 'no significant difference': the interval includes 1.")
+    if any(c.phase_ms for c in report.cases):
+        legend += (" fwd / bwd / opt (--detail): median ms of a training step's forward (with the loss), backward "
+                   "and optimizer step, timed apart (the median over rounds).")
     if partial:
         legend += f" {len(partial)} case(s) have fewer than {report.rounds} rounds (interrupted or failed)."
     out.append(Text(legend, style="dim"))
@@ -142,6 +161,7 @@ def save_line(report, case, timestamp: str) -> str:
         "schema_version": export.SCHEMA_VERSION, "timestamp": timestamp, "variant": case.variant, "spec": case.spec,
         "case": case.case,
         "settings": {"device": report.device, "dtype": case.dtype, "channels_last": case.channels_last, "mode": case.mode,
+                     "optimizer": case.optimizer, "amp": case.amp,
                      "compile_mode": report.compile_mode, "input_size": case.input_size, "threads": report.threads, "warmup": report.warmup,
                      "iters": report.iters, "min_time_s": report.min_time_s, "rounds": report.rounds,
                      "process": report.process},
@@ -151,7 +171,7 @@ def save_line(report, case, timestamp: str) -> str:
                    "rounds": case.rounds, "iterations": case.iterations, "latency_ms": case.latency_ms,
                    "images_per_sec": case.images_per_sec, "tflops": case.tflops, "utilization": case.utilization,
                    "peak_memory_bytes": case.peak_memory_bytes, "peak_reserved_bytes": case.peak_reserved_bytes,
-                   "complete": case.rounds == report.rounds},
+                   "mode": case.mode, "phase_ms": case.phase_ms, "complete": case.rounds == report.rounds},
         "reference": report.reference, "relative": case.relative, "significant": case.significant,
     }
     return json.dumps(export.as_plain(record), separators=(",", ":"))

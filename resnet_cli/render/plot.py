@@ -16,8 +16,10 @@ from ..errors import RuntimeFailure
 
 
 def series(points: Sequence) -> "OrderedDict[str, list]":
-    """Points grouped into series: by variant, plus the dtype, layout and input size where the file holds
-    more than one of them; each series sorted by batch size, series in first-seen order."""
+    """Points grouped into series: by variant, plus the dtype, layout, mode and input size where the file
+    holds more than one of them, and ``xN ranks`` for a data-parallel run of N ranks (its own series:
+    x is the batch per rank, y the total images/s); each series sorted by batch size, series in
+    first-seen order."""
     several = {k: len({getattr(p, k) for p in points}) > 1 for k in ("dtype", "channels_last", "input_size", "mode")}
     groups: "OrderedDict[str, list]" = OrderedDict()
     for p in points:
@@ -30,6 +32,8 @@ def series(points: Sequence) -> "OrderedDict[str, list]":
             label += f" {p.mode}"
         if several["input_size"] and p.input_size:
             label += f" {p.input_size[-2]}x{p.input_size[-1]}"
+        if p.world_size > 1:  # data parallel: total images/s at a batch per rank
+            label += f" x{p.world_size} ranks"
         groups.setdefault(label, []).append(p)
     for label in groups:
         groups[label].sort(key=lambda p: p.batch_size)
