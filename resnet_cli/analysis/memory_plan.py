@@ -165,8 +165,15 @@ def plan_memory(build: Callable[[], torch.nn.Module], input_shape: tuple[int, in
         if _fake_tensor_limit(err):  # the message is a bare op name such as aten._local_scalar_dense.default
             raise RuntimeFailure(f"the memory plan cannot replay this {mode} step at {at}: the step reads a "
                                  f"tensor's value ({type(err).__name__} in {first}), which the plan's fake tensors "
-                                 "do not have; measure it instead (bench --mode train)") from None
+                                 "do not have; " + _VALUE_ADVICE[mode]) from None
         raise RuntimeFailure(f"the {mode} step cannot run at {at}: {first}") from None
+
+
+_VALUE_ADVICE = {  # what still works when the plan cannot replay a step (summary and bench both plan)
+    "train": "neither the plan nor the training MACs can be had on fake tensors; bench --mode eval still times "
+             "its forward pass on real tensors",
+    "eval": "summary without --gpu-memory/--dtype/--channels-last (no plan) still counts it, and bench times it",
+}
 
 
 def _fake_tensor_limit(err: BaseException) -> bool:

@@ -336,7 +336,9 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
                 raise UsageError(f"a training step on {'x'.join(map(str, input_shape))} fails: BatchNorm in train mode "
                                  "needs more than one value per channel, and a feature map here has one per image; "
                                  "use a larger --batch or --size") from None
-            raise input_error(model, tuple(input_shape), err) from None
+            raise input_error(model, tuple(input_shape), err,
+                              "summary without --pass train still counts its forward pass (fvcore traces an empty "
+                              "CPU batch), and bench --mode eval times it") from None
     finally:
         owners.remove()
     split = {name: dict(c) for name, c in counter.split.items()}

@@ -1,0 +1,72 @@
+"""Findings of a new-user test: value-dependent forwards, --depth 0 with --pass train, checkpoint formats
+detected by content, the dtype of the eval memory estimate, --channels-last alone, and error wording."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from resnet_cli.cli import app
+
+runner = CliRunner()
+
+VALUE_DEP = '''
+import torch.nn as nn
+
+
+class V(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        y = self.fc(self.pool(self.conv(x)).flatten(1))
+        if y.sum() > 0:  # reads a value: meta and fake tensors have none
+            return y
+        return -y
+
+
+def make_value_dep():
+    return V()
+'''
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, code: int, *fragments: str) -> str:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    lines = [ln for ln in lines if not ln.startswith("note: ")]
+    assert len(lines) == 1 and lines[0].startswith("resnet-cli: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def value_dep(tmp_path) -> str:
+    path = tmp_path / "mynet.py"
+    path.write_text(VALUE_DEP)
+    return f"{path}:make_value_dep"
+
+
+# ------------------------------------------------------------------ G: a forward that reads a value
+def test_value_dependent_forward_is_a_runtime_failure_not_a_size_problem(tmp_path):
+    net = value_dep(tmp_path)
+    for extra in (("--pass", "train"), ("--flops-engine", "torch")):
+        line = one_line_error(run("summary", net, "--size", "16", *extra), 1, "reads a tensor's value",
+                              "meta/fake tensors", "no values")
+        assert "nearest size" not in line
+    line = one_line_error(run("summary", net, "--size", "16", "--flops-engine", "torch"), 1)
+    assert "--flops-engine fvcore" in line
+    assert run("summary", net, "--size", "16").exit_code == 0  # fvcore's empty CPU batch has values
+
+
+def test_bench_train_of_a_value_dependent_forward_advises_something_else(tmp_path):
+    line = one_line_error(run("bench", value_dep(tmp_path), "--size", "16", "--mode", "train", "--iters", "1",
+                              "--batch", "2"), 1, "reads a tensor's value", "bench --mode eval")
+    assert "bench --mode train" not in line
