@@ -70,3 +70,13 @@ def test_bench_train_of_a_value_dependent_forward_advises_something_else(tmp_pat
     line = one_line_error(run("bench", value_dep(tmp_path), "--size", "16", "--mode", "train", "--iters", "1",
                               "--batch", "2"), 1, "reads a tensor's value", "bench --mode eval")
     assert "bench --mode train" not in line
+
+
+# ------------------------------------------------------------------ H: --depth 0 prints the totals only
+def test_depth_0_with_pass_train_prints_no_table():
+    result = run("summary", "resnet20", "--pass", "train", "--gpu-memory", "1GiB", "--depth", "0")
+    assert result.exit_code == 0, result.stderr
+    assert "rows to depth" not in result.stdout and "own ops" not in result.stdout and "Layer" not in result.stdout
+    assert result.stdout.splitlines()[1].startswith("Params")
+    doc = json.loads(run("summary", "resnet20", "--pass", "train", "--depth", "0", "-f", "json").stdout)
+    assert doc["layers"] == []
