@@ -80,3 +80,24 @@ def test_depth_0_with_pass_train_prints_no_table():
     assert result.stdout.splitlines()[1].startswith("Params")
     doc = json.loads(run("summary", "resnet20", "--pass", "train", "--depth", "0", "-f", "json").stdout)
     assert doc["layers"] == []
+
+
+# ------------------------------------------------------------------ J: a checkpoint's format by its content
+def test_checkpoint_format_is_told_by_content_and_a_wrong_extension_is_noted(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    state = {"fc.weight": torch.zeros(10, 64), "fc.bias": torch.zeros(10)}
+    zipped, legacy, safe = tmp_path / "zip.safetensors", tmp_path / "legacy.safetensors", tmp_path / "safe.pth"
+    torch.save(state, zipped)
+    torch.save(state, legacy, _use_new_zipfile_serialization=False)
+    save_file(state, str(safe))
+    for path, fmt in ((zipped, "torch"), (legacy, "pickle"), (safe, "safetensors")):
+        result = run("inspect", path, "-f", "json")
+        assert result.exit_code == 0, result.stderr
+        doc = json.loads(result.stdout)
+        assert doc["format"] == fmt and doc["num_tensors"] == 2
+        assert "extension" in doc["notes"][0] and "extension" in result.stderr
+    crafted = tmp_path / "crafted.safetensors"  # the safety checks still run: a header claiming 2^60 bytes
+    crafted.write_bytes((2 ** 60).to_bytes(8, "little") + b'{"a": 1}')
+    one_line_error(run("inspect", crafted), 1, "refused", "header claims")

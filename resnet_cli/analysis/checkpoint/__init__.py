@@ -9,6 +9,7 @@ network to fit them to, a :class:`UsageError` (2).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -67,6 +68,8 @@ class CheckpointReport:
     unexpected_keys: tuple[str, ...]
     shape_mismatches: tuple[ShapeMismatch, ...]
     reason: Optional[str]
+    #: notes for the user (the file's extension disagreeing with its content)
+    notes: tuple[str, ...] = ()
 
 
 @functools.lru_cache(maxsize=128)
@@ -131,7 +134,7 @@ def inspect_checkpoint(path: str | Path) -> CheckpointReport:
 
     unet = inspect_unet(ckpt, CheckpointReport)
     if unet is not None:
-        return unet
+        return dataclasses.replace(unet, notes=(ckpt.note,)) if ckpt.note else unet
     shapes = ckpt.shapes()
     ident = identify(shapes)
     missing, unexpected, mismatched = (), (), ()
@@ -147,7 +150,7 @@ def inspect_checkpoint(path: str | Path) -> CheckpointReport:
         in_chans=ident.spec.in_chans if ident.spec else None,
         num_classes=ident.spec.num_classes if ident.spec else None,
         undetermined=ident.undetermined, missing_keys=missing, unexpected_keys=unexpected,
-        shape_mismatches=mismatched, reason=ident.reason)
+        shape_mismatches=mismatched, reason=ident.reason, notes=(ckpt.note,) if ckpt.note else ())
 
 
 # -------------------------------------------------------------------------------------------- loading
@@ -187,7 +190,7 @@ def load_weights(path: str | Path, variant: Optional[str] = None, in_chans: Opti
         return unet
     shapes = ckpt.shapes()
     ident = identify(shapes)
-    notes, identified = [], None
+    notes, identified = ([f"note: {ckpt.note}"] if ckpt.note else []), None
     if variant is None:
         if ident.spec is None:
             raise UsageError(f"cannot identify the network in {ckpt.file!r} ({ident.reason}): give VARIANT")
