@@ -101,3 +101,21 @@ def test_checkpoint_format_is_told_by_content_and_a_wrong_extension_is_noted(tmp
     crafted = tmp_path / "crafted.safetensors"  # the safety checks still run: a header claiming 2^60 bytes
     crafted.write_bytes((2 ** 60).to_bytes(8, "little") + b'{"a": 1}')
     one_line_error(run("inspect", crafted), 1, "refused", "header claims")
+
+
+# ------------------------------------------------------------------ M: the Memory estimate in the chosen dtype
+def test_memory_estimate_uses_the_cast_dtype_and_agrees_with_the_plan():
+    fp32 = json.loads(run("summary", "resnet20", "--depth", "0", "-f", "json").stdout)["memory"]
+    result = run("summary", "resnet20", "--depth", "0", "--dtype", "bf16", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    bf16, plan = doc["memory"], doc["memory_plan"]
+    assert bf16["dtype"] == "bfloat16" and fp32["dtype"] == "float32"
+    assert 2 * bf16["param_bytes"] == fp32["param_bytes"] and bf16["param_bytes"] == plan["weights_bytes"]
+    assert bf16["buffer_bytes"] == plan["buffers_bytes"]  # BatchNorm's int64 counters stay 8 bytes
+    assert bf16["input_bytes"] == plan["input_bytes"] == fp32["input_bytes"] // 2
+    assert 2 * bf16["activation_bytes"] == fp32["activation_bytes"]
+    text = run("summary", "resnet20", "--depth", "0", "--dtype", "fp16").stdout
+    assert "float16, MACs" in text.splitlines()[0] and "Memory    " in text and "float16: input 6.00 KiB" in text
+    amp = json.loads(run("summary", "resnet20", "--depth", "0", "--dtype", "amp", "-f", "json").stdout)["memory"]
+    assert amp == fp32  # autocast keeps fp32 weights
