@@ -119,3 +119,14 @@ def test_memory_estimate_uses_the_cast_dtype_and_agrees_with_the_plan():
     assert "float16, MACs" in text.splitlines()[0] and "Memory    " in text and "float16: input 6.00 KiB" in text
     amp = json.loads(run("summary", "resnet20", "--depth", "0", "--dtype", "amp", "-f", "json").stdout)["memory"]
     assert amp == fp32  # autocast keeps fp32 weights
+
+
+# ------------------------------------------------------------------ N: --channels-last alone plans, as --dtype does
+def test_channels_last_alone_adds_the_eval_memory_plan():
+    plain = json.loads(run("summary", "resnet20", "--depth", "0", "-f", "json").stdout)
+    assert plain["memory_plan"] is None
+    result = run("summary", "resnet20", "--depth", "0", "--channels-last", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)["memory_plan"]
+    assert plan["mode"] == "eval" and plan["channels_last"] is True and plan["dtype"] == "fp32"
+    assert "channels-last" in run("summary", "resnet20", "--depth", "0", "--channels-last").stdout

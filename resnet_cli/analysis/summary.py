@@ -188,8 +188,8 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
             forward, backward w.r.t. input and weights, optimizer MACs, per layer too, and the memory
             plan; :mod:`.train_summary`). ``optimizer``, ``freeze`` (``"stem,layer1"``): train only.
         dtype, amp, channels_last: the memory plan's precision (``fp32``/``bf16``/``fp16``/``amp``) and
-            layout; gpu_memory: bytes for the fits/max-batch verdict. With ``mode="eval"`` a ``dtype``
-            or ``gpu_memory`` adds the inference memory plan (``memory_plan``).
+            layout; gpu_memory: bytes for the fits/max-batch verdict. With ``mode="eval"`` a ``dtype``,
+            ``gpu_memory`` or ``channels_last`` adds the inference memory plan (``memory_plan``).
 
     Raises:
         UsageError: an unknown variant, a bad size, batch, depth, count or engine, or an input the
@@ -232,7 +232,7 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
                                    cast)
         notes += (FVCORE_FALLBACK,)
     result = dataclasses.replace(summary, notes=notes + summary.notes)
-    if mode == "eval" and dtype is None and gpu_memory is None:
+    if mode == "eval" and dtype is None and gpu_memory is None and not channels_last:
         return result
     from .train_summary import train_plan, train_summary
 
