@@ -130,3 +130,39 @@ def test_channels_last_alone_adds_the_eval_memory_plan():
     plan = json.loads(result.stdout)["memory_plan"]
     assert plan["mode"] == "eval" and plan["channels_last"] is True and plan["dtype"] == "fp32"
     assert "channels-last" in run("summary", "resnet20", "--depth", "0", "--channels-last").stdout
+
+
+# ------------------------------------------------------------------ cosmetic findings
+def test_assumed_input_note_names_the_size_used(tmp_path):
+    path = tmp_path / "tiny.py"
+    path.write_text("import torch.nn as nn\n\ndef make():\n"
+                    "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())\n")
+    result = run("summary", f"{path}:make", "--size", "16", "--depth", "0")
+    assert result.exit_code == 0, result.stderr
+    assert "1x3x16x16" in result.stdout.splitlines()[0]
+    assert "input 3 x 16 x 16 (C x H x W)" in result.stderr and "224" not in result.stderr
+    assert "3 x 224 x 224" in run("summary", f"{path}:make", "--depth", "0").stderr
+
+
+def test_gpu_memory_wording_and_bound():
+    for text in ("-1GiB", "0GiB", "-0.5"):
+        one_line_error(run("summary", "resnet20", "--pass", "train", "--gpu-memory", text), 2, "must be positive")
+    one_line_error(run("summary", "resnet20", "--pass", "train", "--gpu-memory", "9999999999999999999999999TiB"), 2,
+                   "out of range", "1024 TiB")
+    assert run("summary", "resnet20", "--pass", "train", "--depth", "0", "--gpu-memory", "1024TiB").exit_code == 0
+
+
+def test_unknown_variant_is_echoed_as_typed_and_a_flag_value_is_explained():
+    one_line_error(run("summary", "resnet5O"), 2, "'resnet5O'", "resnet50")
+    one_line_error(run("summary", "--channels-last", "maybe"), 2, "'maybe'", "--channels-last take no value")
+
+
+def test_amp_fp16_on_a_cpu_without_fp16_warns_as_dtype_does(monkeypatch):
+    from resnet_cli.bench import device
+
+    monkeypatch.setattr(device, "_cpu_flags", lambda: {"avx2"})
+    assert "--amp fp16" in device.cpu_dtype_warning("fp16", option="--amp")
+    result = run("bench", "resnet20", "--size", "16", "--batch", "2", "--iters", "1", "--mode", "train",
+                 "--amp", "fp16", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert "--amp fp16 on this CPU" in result.stderr

@@ -336,9 +336,10 @@ class Session:
         self.load = load_average()
         self._check_load(device, cfg.threads or torch.get_num_threads())
         if device.type == "cpu":
-            slow = cpu_dtype_warning(cfg.dtype)
-            if slow:
-                self._warn(slow)
+            for option, value in (("--dtype", cfg.dtype), ("--amp", cfg.amp)):
+                slow = cpu_dtype_warning(value, option=option) if value else None
+                if slow:
+                    self._warn(slow)
         self._plan(device)
         batches = self._cpu_batches() if device.type == "cpu" else cfg.batches
         threads_were, benchmark_was = torch.get_num_threads(), torch.backends.cudnn.benchmark
