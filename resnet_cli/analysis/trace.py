@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ..errors import ResnetCliError, RuntimeFailure, UsageError
+from ..errors import ReadsValues, ResnetCliError, RuntimeFailure, UsageError
 
 GLOBAL = None  # receptive field of a globally pooled tensor: the whole input
 UNDEFINED = ("undefined", "undefined")  # tag of a tensor whose RF and stride have no value (a fractional resize)
@@ -334,12 +334,12 @@ def reads_values(err: BaseException) -> bool:
         or "data-dependent" in text.lower()
 
 
-def value_error(err: BaseException, where: str, advice: str) -> RuntimeFailure:
+def value_error(err: BaseException, where: str, advice: str) -> ReadsValues:
     """The one-line error for a forward pass that reads a tensor's value during an analysis on meta or
     fake tensors (exit 1: no input size is to blame); ``where``: what ran (``the training MACs``),
     ``advice``: what works instead."""
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return RuntimeFailure(f"the forward pass reads a tensor's value ({first}), and {where} runs on meta/fake "
+    return ReadsValues(f"the forward pass reads a tensor's value ({first}), and {where} runs on meta/fake "
                           f"tensors, which have shapes but no values; this is not about the input size: {advice}")
 
 

@@ -338,7 +338,7 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
                                  "use a larger --batch or --size") from None
             raise input_error(model, tuple(input_shape), err,
                               "summary without --pass train still counts its forward pass (fvcore traces an empty "
-                              "CPU batch), and bench --mode eval times it") from None
+                              "CPU batch), and bench --mode train times the step (without the plan)") from None
     finally:
         owners.remove()
     split = {name: dict(c) for name, c in counter.split.items()}
