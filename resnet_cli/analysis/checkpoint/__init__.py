@@ -9,7 +9,6 @@ network to fit them to, a :class:`UsageError` (2).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import re
@@ -134,7 +133,7 @@ def inspect_checkpoint(path: str | Path) -> CheckpointReport:
 
     unet = inspect_unet(ckpt, CheckpointReport)
     if unet is not None:
-        return dataclasses.replace(unet, notes=(ckpt.note,)) if ckpt.note else unet
+        return unet
     shapes = ckpt.shapes()
     ident = identify(shapes)
     missing, unexpected, mismatched = (), (), ()
