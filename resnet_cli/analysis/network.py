@@ -138,7 +138,10 @@ def check_forward(net: Network, shape: tuple[int, int, int, int]) -> None:
                              f"to get shapes without compute ({failure}); a common cause is x.view(x.size(0), -1): "
                              "torch.flatten(x, 1) takes any batch")
     if isinstance(error, (RuntimeError, ValueError)):
-        message = str(input_error(net.model, shape, error))
+        failure = input_error(net.model, shape, error)
+        message = str(failure)
+        if isinstance(failure, RuntimeFailure):  # not a size problem (a value read): said as it is
+            raise RuntimeFailure(f"{net.name}: {message}")
         if "the nearest size that works" in message:
             raise UsageError(f"{net.name}: {message}")
         raise RuntimeFailure(f"the forward pass of {net.name} fails at {at} and at every size within 64 px: "

@@ -194,7 +194,9 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
     Raises:
         UsageError: an unknown variant, a bad size, batch, depth, count or engine, or an input the
             network cannot take (the first failing layer and the nearest size that works).
-        RuntimeFailure: a module's factory or forward pass raised (see :func:`.network.check_forward`).
+        RuntimeFailure: a module's factory or forward pass raised (see :func:`.network.check_forward`);
+            :class:`~resnet_cli.errors.ReadsValues` when a pass on meta/fake tensors (``--pass train``, the
+            torch engine, the memory plan) meets a forward that reads a tensor's value.
     """
     net = open_network(name_or_spec, name=label, input_size=input_size)
     h, w = network_hw(net, input_size)

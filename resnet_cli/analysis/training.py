@@ -300,6 +300,7 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
 
     Raises:
         UsageError: an unknown optimizer or frozen name, or an input the network cannot take.
+        ReadsValues: the forward pass reads a tensor's value, which meta tensors do not have (exit 1).
     """
     from ..bench.train import OPTIMIZERS, check_logits
     from .trace import input_error
