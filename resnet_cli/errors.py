@@ -41,3 +41,8 @@ class RuntimeFailure(ResnetCliError):
     """The input was fine but the run failed (device, file, memory): exit status 1."""
 
     exit_code = 1
+
+
+class ReadsValues(RuntimeFailure):
+    """A forward pass or step reads a tensor's value (``if y.sum() > 0``), which an analysis on meta or
+    fake tensors cannot answer: exit status 1 where nothing else can be done (bench still times it)."""

@@ -26,6 +26,9 @@ MAX_ITERS = 1_000_000
 #: --peak-tflops: from 1 GFLOP/s to 1 EFLOP/s (a smaller figure is a typo for another unit, and a
 #: subnormal one such as 1e-320 would make the utilisation overflow to infinity).
 PEAK_TFLOPS_RANGE = (1e-3, 1e6)
+#: --gpu-memory: at most 1 PiB (1024 TiB), thousands of times any one GPU's memory; a larger figure is a
+#: typo, and the plan's batch search would only report its own bound.
+MAX_GPU_MEMORY_BYTES = 2 ** 50
 
 
 def check_float(option: str, value: float | None, low: float, high: float, unit: str = "",

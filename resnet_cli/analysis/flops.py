@@ -197,7 +197,8 @@ def count_macs(model: torch.nn.Module, input_shape: tuple[int, ...], count: str 
             result = _fvcore_count(model if on_cpu else empty_cpu_copy(model), input_shape, count)
         return _weight_std_family(model, result)
     except (RuntimeError, ValueError) as err:
-        raise input_error(model, input_shape, err) from None
+        advice = "--flops-engine fvcore counts on an empty CPU batch instead" if engine == "torch" else None
+        raise input_error(model, input_shape, err, advice) from None
 
 
 def _weight_std_family(model: torch.nn.Module, result: MacCount) -> MacCount:

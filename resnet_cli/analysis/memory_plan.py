@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Optional
 import torch
 
 from ..bench.memory import largest_fitting_near
-from ..errors import RuntimeFailure, UsageError
+from ..errors import ReadsValues, RuntimeFailure, UsageError
 from .training import _Owners, _storage_key, check_trainable, freeze, stage_names, stage_of
 
 CUDA_BLOCK = 512  # the caching allocator rounds every allocation up to 512 bytes
@@ -163,10 +163,17 @@ def plan_memory(build: Callable[[], torch.nn.Module], input_shape: tuple[int, in
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         at = f"input {'x'.join(map(str, input_shape))}"
         if _fake_tensor_limit(err):  # the message is a bare op name such as aten._local_scalar_dense.default
-            raise RuntimeFailure(f"the memory plan cannot replay this {mode} step at {at}: the step reads a "
+            raise ReadsValues(f"the memory plan cannot replay this {mode} step at {at}: the step reads a "
                                  f"tensor's value ({type(err).__name__} in {first}), which the plan's fake tensors "
-                                 "do not have; measure it instead (bench --mode train)") from None
+                                 "do not have; " + _VALUE_ADVICE[mode]) from None
         raise RuntimeFailure(f"the {mode} step cannot run at {at}: {first}") from None
+
+
+_VALUE_ADVICE = {  # what still works when the plan cannot replay a step (summary and bench both plan)
+    "train": "bench --mode train still times the step (without the plan), summary without --pass train "
+             "counts the forward pass",
+    "eval": "summary without --gpu-memory/--dtype/--channels-last (no plan) still counts it, and bench times it",
+}
 
 
 def _fake_tensor_limit(err: BaseException) -> bool:

@@ -67,14 +67,20 @@ def open_network(network, *, name: Optional[str] = None, input_size=None) -> Net
             model = build_model(network)
         return Network(name or "custom", network.to_string(), model, tuple(network.input_size), network, None, ())
     given = parse_input_size(input_size) if isinstance(input_size, (tuple, list)) and len(input_size) == 3 else None
+    hw = None
+    if input_size is not None and given is None:  # --size H[xW]: named in the note on the assumed input
+        try:
+            hw = input_hw(ResNetSpec(), input_size)
+        except UsageError:
+            hw = None  # reported where the size is used
     if isinstance(network, ModuleSource):
         model = network.build()
-        size, note = module_input_size(model, network.input_size or given)
+        size, note = module_input_size(model, network.input_size or given, hw)
         source = network.replace(input_size=size)
         return Network(name or network.label(), source.to_string(), model, size, None, source,
                        (note,) if note else ())
     if isinstance(network, torch.nn.Module):
-        size, note = module_input_size(network, given)
+        size, note = module_input_size(network, given, hw)
         cls = type(network)
         source = ModuleSource("object", cls.__module__, cls.__qualname__, (), size)
         return Network(name or cls.__name__, source.to_string(), network, size, None, source,
@@ -132,7 +138,10 @@ def check_forward(net: Network, shape: tuple[int, int, int, int]) -> None:
                              f"to get shapes without compute ({failure}); a common cause is x.view(x.size(0), -1): "
                              "torch.flatten(x, 1) takes any batch")
     if isinstance(error, (RuntimeError, ValueError)):
-        message = str(input_error(net.model, shape, error))
+        failure = input_error(net.model, shape, error)
+        message = str(failure)
+        if isinstance(failure, RuntimeFailure):  # not a size problem (a value read): said as it is
+            raise RuntimeFailure(f"{net.name}: {message}")
         if "the nearest size that works" in message:
             raise UsageError(f"{net.name}: {message}")
         raise RuntimeFailure(f"the forward pass of {net.name} fails at {at} and at every size within 64 px: "

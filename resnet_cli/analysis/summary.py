@@ -40,6 +40,9 @@ from .network import check_forward, first_rf_note, inferred_output_stride, netwo
 from .trace import GLOBAL, tensors, trace
 
 DTYPE, BYTES_PER_ELEMENT = "float32", 4  # the input; parameters and activations use their own
+#: ``--dtype`` values that cast the whole network (weights, buffers, input; so its activations): the dtype
+#: the memory estimate then uses. ``fp32`` and ``amp`` (autocast: fp32 weights) keep float32.
+CAST_DTYPES = {"bf16": ("bfloat16", 2), "fp16": ("float16", 2)}
 
 
 @dataclass(frozen=True)
@@ -185,13 +188,15 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
             forward, backward w.r.t. input and weights, optimizer MACs, per layer too, and the memory
             plan; :mod:`.train_summary`). ``optimizer``, ``freeze`` (``"stem,layer1"``): train only.
         dtype, amp, channels_last: the memory plan's precision (``fp32``/``bf16``/``fp16``/``amp``) and
-            layout; gpu_memory: bytes for the fits/max-batch verdict. With ``mode="eval"`` a ``dtype``
-            or ``gpu_memory`` adds the inference memory plan (``memory_plan``).
+            layout; gpu_memory: bytes for the fits/max-batch verdict. With ``mode="eval"`` a ``dtype``,
+            ``gpu_memory`` or ``channels_last`` adds the inference memory plan (``memory_plan``).
 
     Raises:
         UsageError: an unknown variant, a bad size, batch, depth, count or engine, or an input the
             network cannot take (the first failing layer and the nearest size that works).
-        RuntimeFailure: a module's factory or forward pass raised (see :func:`.network.check_forward`).
+        RuntimeFailure: a module's factory or forward pass raised (see :func:`.network.check_forward`);
+            :class:`~resnet_cli.errors.ReadsValues` when a pass on meta/fake tensors (``--pass train``, the
+            torch engine, the memory plan) meets a forward that reads a tensor's value.
     """
     net = open_network(name_or_spec, name=label, input_size=input_size)
     h, w = network_hw(net, input_size)
@@ -213,20 +218,23 @@ def summarize(name_or_spec: Union[str, ResNetSpec, torch.nn.Module], input_size=
     notes = net.notes
     output_stride = net.spec.output_stride if net.spec is not None else None
     model = net.model
+    cast = CAST_DTYPES.get(dtype)  # --dtype bf16/fp16 casts the network and input: the estimate in that dtype
     if mode == "train" and freeze:  # the table's trainable / non-trainable counts are those of the step
         from .training import freeze as freeze_modules, parse_freeze
 
         model = copy.deepcopy(model)
         freeze_modules(model, parse_freeze(freeze))
     try:
-        summary = _summarize_model(model, net.name, net.spec_string, shape, depth, count, engine, output_stride)
+        summary = _summarize_model(model, net.name, net.spec_string, shape, depth, count, engine, output_stride,
+                                   cast)
     except RuntimeFailure as err:
         if not _fvcore_cannot_batch(net, engine, err):
             raise
-        summary = _summarize_model(model, net.name, net.spec_string, shape, depth, count, "torch", output_stride)
+        summary = _summarize_model(model, net.name, net.spec_string, shape, depth, count, "torch", output_stride,
+                                   cast)
         notes += (FVCORE_FALLBACK,)
     result = dataclasses.replace(summary, notes=notes + summary.notes)
-    if mode == "eval" and dtype is None and gpu_memory is None:
+    if mode == "eval" and dtype is None and gpu_memory is None and not channels_last:
         return result
     from .train_summary import train_plan, train_summary
 
@@ -336,20 +344,25 @@ def _fvcore_cannot_batch(net, engine: str, err: Exception) -> bool:
 
 
 def _summarize_model(model: torch.nn.Module, name: str, spec_string: str, shape: tuple[int, int, int, int],
-                     depth: Optional[int], count: str, engine: str, output_stride: Optional[int]) -> Summary:
-    """The summary of ``model`` at ``shape`` (N, C, H, W); ``output_stride`` None: inferred from the trace."""
-    walk = _walk(model, shape)
+                     depth: Optional[int], count: str, engine: str, output_stride: Optional[int],
+                     cast: Optional[tuple[str, int]] = None) -> Summary:
+    """The summary of ``model`` at ``shape`` (N, C, H, W); ``output_stride`` None: inferred from the trace.
+    ``cast``: (dtype name, bytes per element) that floating-point tensors take in the memory estimate, as
+    ``model.to(dtype)`` casts floating parameters and buffers only (None: as they are, float32 input)."""
+    walk = _walk(model, shape, cast[1] if cast else None)
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
-    param_bytes = sum(p.numel() * p.element_size() for p in params)
-    buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+    size = (lambda t: cast[1] if t.is_floating_point() else t.element_size()) if cast else \
+        (lambda t: t.element_size())
+    param_bytes = sum(p.numel() * size(p) for p in params)
+    buffer_bytes = sum(b.numel() * size(b) for b in model.buffers())
     # fvcore traces the walk's empty-batch CPU copy (no second copy); torch copies to meta itself
     macs = count_macs(walk.cpu_model if engine == "fvcore" else model, shape, count, engine)
     counted, zero, moved = describe(count, macs.seen)
     layers = _layers(model, walk, macs.by_module, macs.macs, depth)
-    input_bytes = math.prod(shape) * BYTES_PER_ELEMENT
-    memory = MemoryEstimate(DTYPE, input_bytes, param_bytes, buffer_bytes, walk.activation_bytes,
+    input_bytes = math.prod(shape) * (cast[1] if cast else BYTES_PER_ELEMENT)
+    memory = MemoryEstimate(cast[0] if cast else DTYPE, input_bytes, param_bytes, buffer_bytes, walk.activation_bytes,
                             input_bytes + 4 * param_bytes + buffer_bytes + walk.activation_bytes)
     if output_stride is None:
         output_stride = inferred_output_stride(walk.traced)
@@ -386,7 +399,7 @@ class _Walk:
     activation_bytes: int
 
 
-def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
+def _walk(model: torch.nn.Module, shape: tuple[int, ...], float_bytes: Optional[int] = None) -> _Walk:
     """One empty-batch forward pass (:func:`.trace.trace`) driven by ``torchinfo.summary`` for the
     rows, with hooks of our own for the activation bytes at batch N."""
     import torchinfo
@@ -404,7 +417,8 @@ def _walk(model: torch.nn.Module, shape: tuple[int, ...]) -> _Walk:
             base = None if t is None else (t if t._base is None else t._base)
             if base is not None and id(base) not in kept:
                 kept[id(base)] = base
-                walk.activation_bytes += shape[0] * math.prod(t.shape[1:]) * t.element_size()
+                each = float_bytes if float_bytes and t.is_floating_point() else t.element_size()
+                walk.activation_bytes += shape[0] * math.prod(t.shape[1:]) * each
 
         entered: dict[str, int] = {}  # first entry order: torchinfo misplaces modules shared across parents
 

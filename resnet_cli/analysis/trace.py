@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ..errors import UsageError
+from ..errors import ReadsValues, ResnetCliError, RuntimeFailure, UsageError
 
 GLOBAL = None  # receptive field of a globally pooled tensor: the whole input
 UNDEFINED = ("undefined", "undefined")  # tag of a tensor whose RF and stride have no value (a fractional resize)
@@ -319,10 +319,41 @@ def trace(model: torch.nn.Module, input_shape: tuple[int, ...],
     return records
 
 
-def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Exception) -> UsageError:
+def reads_values(err: BaseException) -> bool:
+    """Whether ``err`` says the forward pass read a tensor's value (``if y.sum() > 0``, ``.item()``,
+    ``.tolist()``), which a meta tensor or FakeTensorMode cannot answer: they carry shapes, not values."""
+    try:
+        from torch._subclasses import fake_tensor
+
+        kinds = tuple(getattr(fake_tensor, n) for n in ("DataDependentOutputException", "DynamicOutputShapeException")
+                      if hasattr(fake_tensor, n))
+    except ImportError:  # pragma: no cover
+        kinds = ()
+    text = str(err)
+    return isinstance(err, kinds) or "on meta tensors" in text or "_local_scalar_dense" in text \
+        or "data-dependent" in text.lower()
+
+
+def value_error(err: BaseException, where: str, advice: str) -> ReadsValues:
+    """The one-line error for a forward pass that reads a tensor's value during an analysis on meta or
+    fake tensors (exit 1: no input size is to blame); ``where``: what ran (``the training MACs``),
+    ``advice``: what works instead."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ReadsValues(f"the forward pass reads a tensor's value ({first}), and {where} runs on meta/fake "
+                          f"tensors, which have shapes but no values; this is not about the input size: {advice}")
+
+
+def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Exception,
+                advice: Optional[str] = None) -> ResnetCliError:
     """Turn a failed forward pass into a one-line error: the first failing layer, what failed there
     (an empty output, or a residual add whose branch and shortcut shapes differ, with both shapes),
-    and the nearest (H, W) that works (:func:`nearest_working_size`)."""
+    and the nearest (H, W) that works (:func:`nearest_working_size`).
+
+    A forward pass that reads a tensor's value (:func:`reads_values`) is no size problem: that is a
+    :class:`RuntimeFailure` (exit 1) naming ``advice`` (what works instead; a default if None), and so is
+    a failure at a size the empty-batch probe finds working."""
+    if reads_values(err):
+        return value_error(err, "this analysis", advice or "a forward pass on real tensors (bench) still runs it")
     n, c, h, w = input_shape
     model = empty_cpu_copy(model).eval()  # the probes below run empty batches, as trace() does
     expected = getattr(getattr(model, "spec", None), "in_chans", c)
@@ -331,6 +362,10 @@ def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Excep
                           f"use --in-chans {c} or an input with {expected} channels")
     failing, op, shapes = _first_failing_module(model, input_shape)
     nearest = nearest_working_size(model, input_shape)
+    if nearest == (h, w):  # the size works on an empty CPU batch: what failed is not the size
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return RuntimeFailure(f"the forward pass fails at input {h}x{w} in this analysis, though an empty CPU "
+                              f"batch of that size runs, so the size is not the cause: {first}" + (f"; {advice}" if advice else ""))
     hint = f"; the nearest size that works is {nearest[0]}x{nearest[1]}" if nearest else ""
     where = f"layer '{failing}'" if failing else "the forward pass"
     if op in _ADD_OPS and len(shapes) == 2 and shapes[0] != shapes[1]:

@@ -110,8 +110,11 @@ def add_own_rows(layers: tuple, fields: dict[str, dict]) -> tuple:
     but which has no such row yet (the network itself: the loss's saved logits; a block calling
     ``F.relu`` in its forward), so the leaf rows of every column add up to the step's totals. The row
     goes after the container's last shown descendant; a container folded by ``--depth`` (a leaf here)
-    already holds its descendants' numbers and gets none."""
+    already holds its descendants' numbers and gets none. No rows (``--depth 0``: the totals only) stay none."""
     import dataclasses
+
+    if not layers:
+        return tuple(layers)
 
     from .summary import LayerRecord
 

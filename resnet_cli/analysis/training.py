@@ -300,6 +300,7 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
 
     Raises:
         UsageError: an unknown optimizer or frozen name, or an input the network cannot take.
+        ReadsValues: the forward pass reads a tensor's value, which meta tensors do not have (exit 1).
     """
     from ..bench.train import OPTIMIZERS, check_logits
     from .trace import input_error
@@ -336,7 +337,9 @@ def count_train_macs(model: torch.nn.Module, input_shape: tuple[int, ...], optim
                 raise UsageError(f"a training step on {'x'.join(map(str, input_shape))} fails: BatchNorm in train mode "
                                  "needs more than one value per channel, and a feature map here has one per image; "
                                  "use a larger --batch or --size") from None
-            raise input_error(model, tuple(input_shape), err) from None
+            raise input_error(model, tuple(input_shape), err,
+                              "summary without --pass train still counts its forward pass (fvcore traces an empty "
+                              "CPU batch), and bench --mode train times the step (without the plan)") from None
     finally:
         owners.remove()
     split = {name: dict(c) for name, c in counter.split.items()}

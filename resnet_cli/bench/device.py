@@ -235,16 +235,17 @@ def _cpu_flags() -> Optional[set[str]]:
 NATIVE_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16", "bf16"), "fp16": ("avx512fp16", "amx_fp16", "fphp")}
 
 
-def cpu_dtype_warning(dtype: str, flags: Optional[set[str]] = None) -> Optional[str]:
+def cpu_dtype_warning(dtype: str, flags: Optional[set[str]] = None, option: str = "--dtype") -> Optional[str]:
     """A warning when the CPU has no native instructions for ``dtype`` (None for fp32, for a CPU that
     has them, or when the flags cannot be read). Without them oneDNN converts every element to and
-    from fp32 and bf16 ran resnet18 at 0.055x the speed of fp32 (issue 16)."""
+    from fp32 and bf16 ran resnet18 at 0.055x the speed of fp32 (issue 16); autocast (``option``
+    ``--amp``) runs its convolutions in that dtype the same way (fp16 ~14x slower than fp32)."""
     if dtype not in NATIVE_FLAGS:
         return None
     flags = _cpu_flags() if flags is None else flags
     if flags is None or flags & set(NATIVE_FLAGS[dtype]):
         return None
-    return (f"--dtype {dtype} on this CPU ({cpu_model()}): the processor has no native {dtype} instructions "
+    return (f"{option} {dtype} on this CPU ({cpu_model()}): the processor has no native {dtype} instructions "
             f"(none of {', '.join(NATIVE_FLAGS[dtype])} among its /proc/cpuinfo flags), so every operation "
             f"converts to and from fp32 and is usually several times slower than fp32; fp32 is the faster "
             "choice here")

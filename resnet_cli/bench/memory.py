@@ -63,16 +63,21 @@ def parse_memory(text: str) -> int:
     sold as "24 GB" has 24 GiB (24,576 MiB in ``nvidia-smi``).
 
     Raises:
-        UsageError: anything else, or a size that is not positive.
+        UsageError: anything else, a size that is not positive, or one above ``limits.MAX_GPU_MEMORY_BYTES``.
     """
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    unit = match.group(2).lower() if match else None
+    from ..limits import MAX_GPU_MEMORY_BYTES
+
+    match = re.fullmatch(r"\s*([-+]?)\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(3).lower() if match else None
     if not match or (unit and unit not in _UNITS):
         raise UsageError(f"--gpu-memory {text!r} is not a memory size; give e.g. 24GiB, 24GB, 16000MiB or 80 "
                          "(GiB)")
-    value = float(match.group(1)) * (_UNITS[unit] if unit else 1024 ** 3)
-    if value < 1:
+    value = float(match.group(2)) * (_UNITS[unit] if unit else 1024 ** 3)
+    if match.group(1) == "-" or value < 1:
         raise UsageError(f"--gpu-memory {text!r} must be positive, e.g. 24GiB")
+    if value > MAX_GPU_MEMORY_BYTES:
+        raise UsageError(f"--gpu-memory {text!r} is out of range: at most {MAX_GPU_MEMORY_BYTES // 1024 ** 4} TiB "
+                         "(1 PiB), e.g. 24GiB")
     return int(value)
 
 

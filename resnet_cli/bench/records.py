@@ -53,8 +53,9 @@ class BenchResult:
             first run); None without ``--compile``.
         latency_ms: per-iteration latency statistics.
         images_per_sec: ``batch_size / median latency``.
-        flops: counted FLOPs of one forward pass of the whole batch (see ``FLOPS_CONVENTION``).
-        tflops: achieved rate, ``flops / median latency / 1e12``.
+        flops: counted FLOPs of one forward pass of the whole batch (see ``FLOPS_CONVENTION``); None for
+            a training step that reads a tensor's value (counted on meta tensors, which have none).
+        tflops: achieved rate, ``flops / median latency / 1e12`` (NaN without ``flops``).
         utilization: ``tflops / peak_tflops`` of the report (fraction of this device's dense-matmul rate).
         peak_memory_bytes: CUDA: ``torch.cuda.max_memory_allocated`` during the timed run; CPU: the
             increase of the process's peak resident set size (None where it cannot be read).
@@ -82,7 +83,7 @@ class BenchResult:
     compile_ms: Optional[float]
     latency_ms: LatencyStats
     images_per_sec: float
-    flops: int
+    flops: Optional[int]
     tflops: float
     utilization: Optional[float]
     peak_memory_bytes: Optional[int]

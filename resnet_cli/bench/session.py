@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ..errors import RuntimeFailure
+from ..errors import ReadsValues, RuntimeFailure
 from .config import MAX_BATCH_CEILING, BenchConfig
 from .device import TORCH_DTYPES, MemoryProbe, available_ram_bytes, check_device, cpu_dtype_warning, environment, \
     free_memory, is_oom, load_average, measure_peak, synchronize
@@ -67,14 +67,14 @@ def make_result(requested: int, batch: int, m: Measurement, memory: tuple[Option
     stats = summarize(m.times_ms)
     median_s = stats.median / 1e3
     flops = flops_per_image(batch) if callable(flops_per_image) else flops_per_image * batch
-    tflops = flops / median_s / 1e12 if median_s > 0 else math.nan
+    tflops = flops / median_s / 1e12 if median_s > 0 and flops is not None else math.nan
     return BenchResult(
         batch_size=batch, requested_batch_size=requested, iterations=len(m.times_ms),
         warmup_iterations=len(m.warmup_ms), warmup_stable=m.warmup_stable,
         first_call_ms=m.first_call_ms if m.first_call_ms is not None else math.nan,
         compile_ms=m.first_call_ms if compiled else None, latency_ms=stats,
         images_per_sec=batch / median_s if median_s > 0 else math.nan, flops=flops, tflops=tflops,
-        utilization=tflops / peak.tflops if peak is not None and peak.tflops > 0 else None,
+        utilization=tflops / peak.tflops if peak is not None and peak.tflops > 0 and flops is not None else None,
         peak_memory_bytes=memory[0], peak_reserved_bytes=memory[1], outliers=count_outliers(m.times_ms),
         complete=complete,
     )
@@ -96,6 +96,7 @@ class Session:
         self.cfg = cfg
         self.hooks = hooks or Hooks()
         self.warnings: list[str] = []
+        self._no_plan: Optional[str] = None  # why the memory plan cannot replay the training step
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)
@@ -123,8 +124,19 @@ class Session:
         self._meta, self._plans, self._train_flops = meta, {}, {}
         self._device_type = device.type
 
-    def _train_plan(self, batch: int):
-        """The memory plan of one training step at ``batch`` (fake tensors; cached)."""
+    def _train_plan(self, batch: int, needed: bool = False):
+        """The memory plan of one training step at ``batch`` (fake tensors; cached). None for a step that
+        reads a tensor's value, which fake tensors cannot replay: the step is then measured without a
+        plan (a warning says so); ``needed`` (the --max-batch search) raises instead.
+
+        Raises:
+            RuntimeFailure: the step fails; ``needed`` and a step the plan cannot replay.
+        """
+        if self._no_plan is not None:
+            if needed:
+                raise RuntimeFailure(f"--max-batch --mode train searches with the memory plan, which cannot "
+                                     f"replay this step ({self._no_plan}); give --batch N to measure it")
+            return None
         if batch not in self._plans:
             from ..analysis.memory_plan import plan_memory
             from ..models import build_model
@@ -132,9 +144,16 @@ class Session:
             cfg = self.cfg
             build = (lambda: build_model(cfg.spec)) if cfg.model is None or cfg.spec.kind != "object" else \
                 (lambda: copy.deepcopy(cfg.model))  # the user's factory runs again; a module object is copied
-            self._plans[batch] = plan_memory(build, (batch, cfg.spec.in_chans, *cfg.size),
-                                             optimizer=cfg.optimizer, dtype=cfg.dtype, amp=cfg.amp,
-                                             channels_last=cfg.channels_last, device_type=self._device_type)
+            try:
+                self._plans[batch] = plan_memory(build, (batch, cfg.spec.in_chans, *cfg.size),
+                                                 optimizer=cfg.optimizer, dtype=cfg.dtype, amp=cfg.amp,
+                                                 channels_last=cfg.channels_last, device_type=self._device_type)
+            except ReadsValues:
+                self._no_plan = "it reads a tensor's value, which the plan's fake tensors do not have"
+                self._warn(f"the memory plan cannot replay this training step: {self._no_plan}; the step is "
+                           "measured without it (no plan peak or plan error; the RAM check uses the forward "
+                           "pass's estimate)")
+                return self._train_plan(batch, needed)
         return self._plans[batch]
 
     def _step_flops(self, batch: int) -> int:
@@ -143,13 +162,22 @@ class Session:
             from ..analysis.training import count_train_macs
 
             shape = (batch, self.cfg.spec.in_chans, *self.cfg.size)
-            self._train_flops[batch] = 2 * count_train_macs(self._meta, shape, self.cfg.optimizer).total_macs
+            try:
+                self._train_flops[batch] = 2 * count_train_macs(self._meta, shape, self.cfg.optimizer).total_macs
+            except ReadsValues:  # counted on meta tensors: a step that reads a value has no count
+                if not self._train_flops:
+                    self._warn("the training FLOPs are counted on meta tensors, which this step's reading of a "
+                               "tensor's value defeats: its FLOPs, TFLOP/s and utilisation are left empty")
+                self._train_flops[batch] = None
         return self._train_flops[batch]
 
     def _need(self, batch: int) -> int:
         """Bytes a batch needs on the CPU: the inference estimate, or the training plan's peak."""
         need = self.estimate(batch).total_bytes if "eval" in self.cfg.modes else 0
-        return max(need, self._train_plan(batch).peak_bytes) if "train" in self.cfg.modes else need
+        if "train" not in self.cfg.modes:
+            return need
+        plan = self._train_plan(batch)
+        return max(need, plan.peak_bytes if plan is not None else self.estimate(batch).total_bytes)
 
     def _cpu_batches(self) -> tuple[int, ...]:
         cfg, room = self.cfg, available_ram_bytes()
@@ -157,7 +185,7 @@ class Session:
             from ..analysis.memory_plan import with_budget  # the plan's own search (a step may not run at batch 1)
 
             share = int(room * CPU_MAX_BATCH_RAM_FRACTION)  # the same headroom as for inference below
-            best = with_budget(self._train_plan(8), share, self._train_plan, MAX_BATCH_CEILING).max_batch
+            best = with_budget(self._train_plan(8, needed=True), share, self._train_plan, MAX_BATCH_CEILING).max_batch
             if not best:
                 raise RuntimeFailure("not even batch 1 of a training step fits in the RAM available; use a smaller "
                                      "--size or another device")
@@ -245,7 +273,7 @@ class Session:
             free, total = torch.cuda.mem_get_info(device)
             cap = getattr(torch.cuda, "get_per_process_memory_fraction", lambda d: 1.0)(device) * total
             free_bytes = int(min(free + torch.cuda.memory_allocated(device), cap))
-        guess = with_budget(self._train_plan(8), free_bytes, self._train_plan, MAX_BATCH_CEILING).max_batch
+        guess = with_budget(self._train_plan(8, needed=True), free_bytes, self._train_plan, MAX_BATCH_CEILING).max_batch
         best = largest_fitting_near(fits, max(1, guess), MAX_BATCH_CEILING)
         if not best:
             raise RuntimeFailure("not even batch 1 of a training step fits in device memory; use a smaller --size, "
@@ -291,9 +319,10 @@ class Session:
             raise _Partial(batch, stop.measurement, probe.stop() if stop.measurement.times_ms else (None, None)) from None
         memory = probe.stop()
         measured = memory[0] if device.type == "cuda" else (cpu_step_peak(step) if device.type == "cpu" else None)
+        planned = plan.peak_bytes if plan is not None else None
         extra = {"phase_ms": phase_medians(timer.splits[-len(m.times_ms):]) if cfg.detail else None,
-                 "plan_peak_bytes": plan.peak_bytes, "step_peak_bytes": measured,
-                 "plan_error_percent": 100.0 * (plan.peak_bytes - measured) / measured if measured else None}
+                 "plan_peak_bytes": planned, "step_peak_bytes": measured,
+                 "plan_error_percent": 100.0 * (planned - measured) / measured if measured and planned else None}
         model.zero_grad(set_to_none=True)
         model.eval()
         return m, memory, extra
@@ -340,9 +369,10 @@ class Session:
         self.load = load_average()
         self._check_load(device, cfg.threads or torch.get_num_threads())
         if device.type == "cpu":
-            slow = cpu_dtype_warning(cfg.dtype)
-            if slow:
-                self._warn(slow)
+            for option, value in (("--dtype", cfg.dtype), ("--amp", cfg.amp)):
+                slow = cpu_dtype_warning(value, option=option) if value else None
+                if slow:
+                    self._warn(slow)
         self._plan(device)
         batches = self._cpu_batches() if device.type == "cpu" else cfg.batches
         threads_were, benchmark_was = torch.get_num_threads(), torch.backends.cudnn.benchmark

@@ -25,4 +25,9 @@ def inspect_checkpoint(
 
     import_torch()
     report = inspect_file(file)
+    if report.notes:
+        from ..render.console import note
+
+        for line in report.notes:
+            note(f"note: {line}")
     emit(fmt, report, [report_row(report)], COLUMNS, report_tables, numeric=("num_params",))

@@ -285,12 +285,14 @@ def parse_input_size(value) -> tuple[int, int, int]:
     return ints
 
 
-def module_input_size(module, given: Optional[tuple[int, int, int]] = None) -> tuple[tuple[int, int, int], Optional[str]]:
+def module_input_size(module, given: Optional[tuple[int, int, int]] = None,
+                      hw: Optional[tuple[int, int]] = None) -> tuple[tuple[int, int, int], Optional[str]]:
     """(C, H, W) a module takes, and a note saying where it came from (None when given or certain).
 
     In order: ``given`` (``--input-size``); the module's own ``pretrained_cfg`` / ``default_cfg``
     ``input_size`` (timm); the ``spec`` of a resnet-cli network; else the first convolution's
-    ``in_channels`` and 224 x 224 (ImageNet's usual size), with a note.
+    ``in_channels`` and 224 x 224 (ImageNet's usual size), with a note (naming ``hw``, the --size
+    to be used, when given).
 
     Raises:
         UsageError: none of these: the module has no convolution and says nothing.
@@ -317,6 +319,9 @@ def module_input_size(module, given: Optional[tuple[int, int, int]] = None) -> t
         raise UsageError(f"cannot tell the input of this {type(module).__name__}: it has no convolution and no "
                          "pretrained_cfg; give --input-size C,H,W")
     size = (conv.in_channels, 224, 224)
+    if hw is not None:  # --size gave H x W: the note names the input used
+        return size, (f"input {conv.in_channels} x {hw[0]} x {hw[1]} (C x H x W): C assumed from the first conv's "
+                      "in_channels (the module does not tell), H x W from --size; give --input-size C,H,W")
     return size, (f"input {conv.in_channels} x 224 x 224 (C x H x W) assumed: the first conv's in_channels, and "
                   "224 x 224 unless --size says otherwise (the module does not tell); give --input-size C,H,W")
 

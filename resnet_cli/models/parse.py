@@ -51,10 +51,17 @@ def closest_names(name: str, n: int = 3) -> list[str]:
     return [v for (_, ratio, _), v in sorted(zip(scored, VARIANTS)) if -ratio >= 0.5][:n]
 
 
+#: words that are flag values, not names: ``--channels-last maybe`` leaves ``maybe`` as the variant
+_FLAG_WORDS = ("true", "false", "yes", "no", "on", "off", "maybe", "1", "0")
+
+
 def unknown_variant(name: str) -> UsageError:
-    """The error for a name that is neither a variant nor a spec, with the closest names."""
-    close = closest_names(name)
+    """The error for a name that is neither a variant nor a spec (shown as typed), with the closest names."""
+    close = closest_names(name.lower())
     hint = f"did you mean {', '.join(close)}?" if close else "run 'resnet-cli list' for the names"
+    if name.lower() in _FLAG_WORDS:
+        hint = ("on/off flags such as --channels-last take no value (the word was read as the variant); "
+                "give the variant, e.g. resnet50")
     return UsageError(f"unknown variant {name!r}: {hint} (or write a spec such as 'resnet(depth=50, attn=se)')")
 
 
@@ -87,7 +94,7 @@ def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
     elif base in VARIANTS:
         spec, name = VARIANTS[base].spec, base
     else:
-        raise unknown_variant(base)
+        raise unknown_variant(match.group(1))
     items = _parse_items(body) if body is not None else []
     if body is not None and body.strip():
         name = text.strip() if base == "resnet" else f"{base}({body.strip()})"

@@ -162,7 +162,8 @@ def throughput_table(report) -> Table:
         util = "-" if r.utilization is None else f"{100 * r.utilization:.1f}%"
         memory = human_bytes(r.peak_memory_bytes) + (
             f" / {human_bytes(r.peak_reserved_bytes)}" if r.peak_reserved_bytes is not None else "")
-        table.add_row(_batch_mode(report, r), f"{r.images_per_sec:,.1f}", f"{r.tflops:.3g}", util, memory,
+        table.add_row(_batch_mode(report, r), f"{r.images_per_sec:,.1f}",
+                      "-" if r.tflops != r.tflops else f"{r.tflops:.3g}", util, memory,
                       ms(r.first_call_ms))
     return keep_whole(table)
 

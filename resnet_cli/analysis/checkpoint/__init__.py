@@ -67,6 +67,8 @@ class CheckpointReport:
     unexpected_keys: tuple[str, ...]
     shape_mismatches: tuple[ShapeMismatch, ...]
     reason: Optional[str]
+    #: notes for the user (the file's extension disagreeing with its content)
+    notes: tuple[str, ...] = ()
 
 
 @functools.lru_cache(maxsize=128)
@@ -147,7 +149,7 @@ def inspect_checkpoint(path: str | Path) -> CheckpointReport:
         in_chans=ident.spec.in_chans if ident.spec else None,
         num_classes=ident.spec.num_classes if ident.spec else None,
         undetermined=ident.undetermined, missing_keys=missing, unexpected_keys=unexpected,
-        shape_mismatches=mismatched, reason=ident.reason)
+        shape_mismatches=mismatched, reason=ident.reason, notes=(ckpt.note,) if ckpt.note else ())
 
 
 # -------------------------------------------------------------------------------------------- loading
@@ -187,7 +189,7 @@ def load_weights(path: str | Path, variant: Optional[str] = None, in_chans: Opti
         return unet
     shapes = ckpt.shapes()
     ident = identify(shapes)
-    notes, identified = [], None
+    notes, identified = ([f"note: {ckpt.note}"] if ckpt.note else []), None
     if variant is None:
         if ident.spec is None:
             raise UsageError(f"cannot identify the network in {ckpt.file!r} ({ident.reason}): give VARIANT")

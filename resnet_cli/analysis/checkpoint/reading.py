@@ -38,6 +38,8 @@ class Checkpoint:
     wrapper_key: Optional[str]
     prefix: str
     tensors: dict
+    #: the extension disagreed with the content (:func:`format_note`)
+    note: Optional[str] = None
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {k: tuple(t.shape) for k, t in self.tensors.items()}
@@ -71,7 +73,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
                              "such as 'state_dict'")
     prefix = _prefix(tensors)
     stripped = {(k[len(prefix):] if k.startswith(prefix) else k): t for k, t in tensors.items()}
-    return Checkpoint(str(path), fmt, wrapper, prefix, stripped)
+    return Checkpoint(str(path), fmt, wrapper, prefix, stripped, format_note(p, fmt))
 
 
 def _regular_file_size(p: Path, shown: str) -> int:
@@ -99,14 +101,30 @@ def _regular_file_size(p: Path, shown: str) -> int:
 
 
 def _sniff(p: Path, head: bytes, size: int) -> str:
-    """``safetensors`` (8-byte header length, then JSON), ``torch`` (zip) or ``pickle`` (legacy)."""
-    if p.suffix.lower() == ".safetensors":
-        return "safetensors"
+    """``safetensors`` (8-byte little-endian header length, then ``{`` of its JSON), ``torch`` (zip: ``PK\\x03\\x04``,
+    what ``torch.save`` writes) or ``pickle`` (legacy ``torch.save``: protocol opcode 0x80 first), told by content
+    first; only bytes that are none of these fall back to the extension (``.safetensors``, else pickle, so the
+    safety checks of that format refuse or describe them)."""
     if head[:4] == b"PK\x03\x04":
         return "torch"
     if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8:
         return "safetensors"
-    return "pickle"
+    if head[:1] == b"\x80":
+        return "pickle"
+    return "safetensors" if p.suffix.lower() == ".safetensors" else "pickle"
+
+
+_FORMAT_NAMES = {"torch": "a torch.save zip", "pickle": "a legacy torch.save pickle", "safetensors": "safetensors"}
+
+
+def format_note(p: Path, fmt: str) -> Optional[str]:
+    """A note when the extension of ``p`` disagrees with the format found in its content; else None."""
+    suffix = p.suffix.lower()
+    claims = "safetensors" if suffix == ".safetensors" else "torch" if suffix in (".pth", ".pt", ".bin", ".ckpt") \
+        else None
+    if claims is None or (claims == "safetensors") == (fmt == "safetensors"):
+        return None
+    return f"{str(p)!r} is {_FORMAT_NAMES[fmt]} by its content, not what its extension {p.suffix!r} says: read as {fmt}"
 
 
 def _load_safetensors(p: Path) -> dict:
@@ -131,7 +149,9 @@ def _load_torch(p: Path) -> Any:
         with warnings.catch_warnings(), torch.serialization.safe_globals([argparse.Namespace]):
             warnings.simplefilter("ignore")  # torch warns about pickle protocols on stderr
             try:
-                return torch.load(p, map_location="cpu", weights_only=True)
+                # a file object, not the path: torch.load hands a path ending .safetensors to safetensors
+                with open(p, "rb") as f:
+                    return torch.load(f, map_location="cpu", weights_only=True)
             except pickle.UnpicklingError as exc:
                 if not re.search(r"Unsupported operand (\d+)", str(exc)):
                     raise
@@ -140,7 +160,8 @@ def _load_torch(p: Path) -> Any:
             # unpickler restricted to the same allowed globals (see .safe_pickle).
             from . import safe_pickle
 
-            return torch.load(p, map_location="cpu", weights_only=False, pickle_module=safe_pickle)
+            with open(p, "rb") as f:
+                return torch.load(f, map_location="cpu", weights_only=False, pickle_module=safe_pickle)
     except pickle.UnpicklingError as exc:
         raise RuntimeFailure(_refusal(p, str(exc))) from None
     except Exception as exc:  # truncated zip, EOF, bad magic number: torch raises many types

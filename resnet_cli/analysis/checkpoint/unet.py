@@ -149,5 +149,6 @@ def inspect_unet(ckpt, report_type):
                   matches=(text,) if exact else (), closest=(text,) if text else (), exact=exact, variant=text,
                   spec=text, in_chans=spec.in_chans if spec else None, num_classes=spec.classes if spec else None,
                   undetermined=undetermined, missing_keys=missing, unexpected_keys=unexpected,
-                  shape_mismatches=mismatched, reason=reason or None)
+                  shape_mismatches=mismatched, reason=reason or None,
+                  notes=(ckpt.note,) if getattr(ckpt, "note", None) else ())
     return report_type(**{f.name: fields[f.name] for f in dataclasses.fields(report_type)})
