@@ -324,3 +324,24 @@ def test_plot_names_a_json_document_it_cannot_read(tmp_path):
     result = invoke("plot", str(path))
     assert result.exit_code == 2
     assert "is one JSON document but not a bench report" in result.stderr and "line 1" not in result.stderr
+
+
+def test_a_network_with_parameters_that_get_no_gradient_trains_under_ddp():
+    """A U-Net of depth 2 on resnet20 never runs its encoder's layer2/layer3: DDP must look for unused
+    parameters (find_unused_parameters=True), or its second step fails; the run says so."""
+    import torch
+
+    from resnet_cli.analysis.training import parameters_without_gradient
+    from resnet_cli.models import build_model, get_spec
+
+    spec = "unet(encoder=resnet20, decoder_channels=16-8)"
+    with torch.device("meta"):
+        unused = parameters_without_gradient(build_model(get_spec(spec)), (2, 3, 32, 32))
+        assert parameters_without_gradient(build_model(get_spec("resnet20")), (2, 3, 32, 32)) == ()
+    assert unused and all(n.startswith(("encoder.layer2.", "encoder.layer3.")) for n in unused)
+    result = invoke("bench", spec, "--size", "32", "--batch", "2", "--iters", "2", "--warmup", "1", "--mode", "train",
+                    "--nproc", "2", "--threads", "1", "--no-baseline", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [r["iterations"] for r in data["ranks"]] == [2, 2]
+    assert any(f"{len(unused)} parameter tensors get no gradient" in w for w in data["warnings"])

@@ -151,6 +151,19 @@ def freeze(model: torch.nn.Module, names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(done))
 
 
+def parameters_without_gradient(model: torch.nn.Module, input_shape: tuple[int, ...]) -> tuple[str, ...]:
+    """Names of the trainable parameters that a training step leaves without a gradient (those of a module
+    the forward pass never runs, such as the encoder stages below a shallow U-Net's depth), found by one
+    forward and backward pass of a meta copy of ``model`` on a (N, C, H, W) input: no memory, no compute.
+    ``DistributedDataParallel`` needs ``find_unused_parameters=True`` for a network that has any."""
+    meta = copy.deepcopy(model).to("meta").train()
+    out = meta(torch.empty(input_shape, device="meta"))
+    outputs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.requires_grad]
+    if outputs:
+        sum(t.float().sum() for t in outputs).backward()  # any scalar of the outputs reaches the same weights
+    return tuple(n for n, q in meta.named_parameters() if q.requires_grad and q.grad is None)
+
+
 def check_trainable(model: torch.nn.Module, frozen: Iterable[str] = ()) -> None:
     """Refuse a training step with no trainable parameter (torch's optimizers refuse an empty list).
 

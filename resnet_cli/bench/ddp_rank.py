@@ -30,6 +30,7 @@ from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 from torch.distributed.elastic.multiprocessing.errors import record
 from torch.nn.parallel import DistributedDataParallel
 
+from ..analysis.training import parameters_without_gradient
 from ..models import build_model
 from .ddp_records import DdpReport
 from .ddp_watch import STATUS_INTERVAL_S
@@ -193,22 +194,26 @@ def _measure(job: DdpJob, device: torch.device, group, world: int, rank: int, lo
              decide, fault: Optional[str]) -> dict:
     """Time the training step under DDP over ``group`` (None: every rank); returns the raw timings
     (also kept in ``status.data`` as they come: under ``baseline`` for a one-rank group, else ``raw``)."""
+    h, w = job.size
+    with torch.device("meta"):
+        unused = parameters_without_gradient(build_model(job.spec), (job.batch, job.spec.in_chans, h, w))
     model = _build(job, device)
     status.beat()
+    # DDP refuses a parameter that gets no gradient unless told to look for them (a walk of the autograd
+    # graph every step, which a user's DDP of this network pays too)
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                  process_group=group)
+                                  process_group=group, find_unused_parameters=bool(unused))
     status.beat()
     comm = AllReduceTimer(group, device, status)
     ddp.register_comm_hook(comm, timed_allreduce)
     torch.manual_seed(1000 + rank)  # each rank its own batch
-    h, w = job.size
     step = make_train_step(ddp, job.optimizer, (job.batch, job.spec.in_chans, h, w), dtype=job.dtype, amp=job.amp,
                            channels_last=job.channels_last, compile_mode=job.compile_mode, device=device)
     status.beat()
     raw = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": str(device),
            "world_size": world, "batch": job.batch, "first_call_ms": None, "warmup_ms": [], "warmup_stable": False,
            "times_ms": [], "allreduce_ms": [], "buckets": 0, "bytes_per_step": 0, "peak_memory_bytes": None,
-           "threads": torch.get_num_threads(), "checksum": None}
+           "threads": torch.get_num_threads(), "checksum": None, "unused_parameters": len(unused)}
     status.data["baseline" if world == 1 and group is not None else "raw"] = raw
     timer, calls, last = make_timer(device), [0], [0.0]
 
@@ -386,6 +391,10 @@ def _run(job: DdpJob, rank: int, world: int, local: int, local_world: int, statu
         crowded = oversubscribed(local_world, threads, cpus) if device.type == "cpu" else None
         if crowded:
             warnings.append(crowded)
+        if raw["unused_parameters"]:
+            warnings.append(f"{raw['unused_parameters']} parameter tensors get no gradient (modules the forward "
+                            "pass never runs): DDP runs with find_unused_parameters=True, which walks the autograd "
+                            "graph every step, as any DDP training of this network must")
         ok = True
         report = assemble(head, ranks, rank_result(baseline) if baseline else None, warnings)
         return with_flops(report, step_flops(job), TRAIN_FLOPS_CONVENTION)
