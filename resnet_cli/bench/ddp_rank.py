@@ -207,8 +207,9 @@ def _measure(job: DdpJob, device: torch.device, group, world: int, rank: int, lo
     comm = AllReduceTimer(group, device, status)
     ddp.register_comm_hook(comm, timed_allreduce)
     torch.manual_seed(1000 + rank)  # each rank its own batch
-    step = make_train_step(ddp, job.optimizer, (job.batch, job.spec.in_chans, h, w), dtype=job.dtype, amp=job.amp,
-                           channels_last=job.channels_last, compile_mode=job.compile_mode, device=device)
+    # in a list that is emptied at the end, which frees the step (the timed closure below holds the list)
+    steps = [make_train_step(ddp, job.optimizer, (job.batch, job.spec.in_chans, h, w), dtype=job.dtype, amp=job.amp,
+                             channels_last=job.channels_last, compile_mode=job.compile_mode, device=device)]
     status.beat()
     raw = {"rank": rank, "local_rank": local, "host": socket.gethostname(), "device": str(device),
            "world_size": world, "batch": job.batch, "first_call_ms": None, "warmup_ms": [], "warmup_stable": False,
@@ -227,7 +228,7 @@ def _measure(job: DdpJob, device: torch.device, group, world: int, rank: int, lo
             while True:
                 time.sleep(1.0)
         status.beat()
-        step()
+        steps[0]()
 
     def timed(fn) -> float:
         last[0] = timer(fn)
@@ -254,7 +255,8 @@ def _measure(job: DdpJob, device: torch.device, group, world: int, rank: int, lo
     raw["peak_memory_bytes"] = probe.stop()[0]
     if os.environ.get(CHECKSUM_ENV) == "1":
         raw["checksum"] = checksum(model)
-    del step, ddp, model
+    steps.clear()
+    del ddp, model
     free_memory(device)
     return raw
 
