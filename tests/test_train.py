@@ -492,3 +492,24 @@ def test_train_step_needs_logits_and_something_to_train(tmp_path):
 def test_memory_plan_table_says_the_parts_are_not_all_live_at_the_peak():
     result = invoke("summary", TINY, "--size", "32", "--batch", "2", "--pass", "train", "--depth", "0")
     assert result.exit_code == 0 and "not all live at" in result.stdout
+
+
+@pytest.mark.parametrize("spec", ["unet(encoder=resnet20, decoder_channels=16-8)",
+                                  "unet(encoder=resnet20, decoder_channels=32-16-8)"])
+def test_a_container_that_is_never_called_holds_its_childrens_counts(spec):
+    """smp's decoder.blocks is a ModuleList (never called): its row comes before its blocks, is no leaf, and
+    holds their MACs in every column; the leaf rows add up to each total, and no own-ops row is negative."""
+    result = invoke("summary", spec, "--size", "32", "--batch", "2", "--pass", "train", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    names = [r["name"] for r in data["layers"]]
+    rows = {r["name"]: r for r in data["layers"]}
+    blocks = rows["decoder.blocks"]
+    assert names.index("decoder.blocks") < names.index("decoder.blocks.0") and blocks["is_leaf"] is False
+    kids = [r for n, r in rows.items() if n.startswith("decoder.blocks.") and n.count(".") == 2]
+    leaves = [r for r in data["layers"] if r["is_leaf"]]
+    totals = dict(data["train"], macs=data["macs"], saved_bytes=data["train"]["memory_plan"]["saved_bytes"])
+    for key in ("macs", "forward_macs", "backward_input_macs", "backward_weight_macs", "optimizer_macs", "saved_bytes"):
+        assert blocks[key] == sum(k[key] for k in kids) > 0, key
+        assert sum(r[key] for r in leaves) == totals[key], key
+        assert all(r[key] >= 0 for r in data["layers"]), key

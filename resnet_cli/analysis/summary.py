@@ -465,6 +465,19 @@ def _pair(value) -> Optional[tuple[int, ...]]:
     return tuple(value) if isinstance(value, (tuple, list)) else (int(value), int(value))
 
 
+def _parents_first(rows: list) -> list:
+    """``rows`` with each container before its descendants. torchinfo lists a container that is never
+    called itself (smp's ``decoder.blocks``, a ModuleList) after its children: sorted by the first position
+    in its subtree, then by depth, such a row moves to just before its first child; a listing already in
+    that order stays as it is."""
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        parts = row.name.split(".")
+        for k in range(1, len(parts) + 1):
+            first.setdefault(".".join(parts[:k]), i)
+    return sorted(rows, key=lambda r: (first[r.name], r.name.count(".")))
+
+
 def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optional[int]) -> tuple[LayerRecord, ...]:
     modules = dict(model.named_modules())  # the walk may have run a copy, whose tied weights are untied
     own, own_trainable, assigned = Counter(), Counter(), set()
@@ -499,7 +512,7 @@ def _layers(model, walk: _Walk, by_module: dict, total_macs: int, depth: Optiona
                                        None, walk.traced[name].calls if name in walk.traced else 1, True))
 
     open_rows: list[tuple[str, int]] = [("", 0)]
-    for row in walk.rows:
+    for row in _parents_first(walk.rows):
         while len(open_rows) > 1 and not row.name.startswith(open_rows[-1][0] + "."):
             close(*open_rows.pop())
         m = modules[row.name]

@@ -252,7 +252,10 @@ class _TrainCounter(FlopCounterMode):
 
     def _add(self, kind: str, flops: int) -> None:
         names = self.owners.current if self.owners.in_backward else self.owners.forward_owners()
-        for name in {"", *names}:
+        # to the innermost running module and every module its path lies in, as the forward MACs and the
+        # parameters are summed (a ModuleList is never called, yet holds its blocks' counts)
+        parts = names[-1].split(".") if names and names[-1] else []
+        for name in {"", *(".".join(parts[:i]) for i in range(1, len(parts) + 1))}:
             self.split[name][kind] += flops // 2
 
     def _count_flops(self, func_packet, out, args, kwargs):
