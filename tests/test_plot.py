@@ -129,3 +129,32 @@ def test_help_and_list_import_no_plotting_library():
             "print(codes, [m for m in ('torch', 'plotext', 'matplotlib') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[0, 0, 0] []"
+
+
+def test_runs_with_other_settings_are_series_of_their_own_not_superseded(tmp_path):
+    """A train case with adamw + bf16 autocast and one with sgd (no autocast) at the same variant and
+    batch are two cases, as are eager vs --compile and 1 vs 2 threads: none supersedes the other."""
+    path = tmp_path / "runs.jsonl"
+    for extra in (["--optimizer", "adamw", "--amp", "bf16"], []):
+        result = cli("bench", TINY, "--batch", "2", "--mode", "train", *FAST, *extra, "--save", str(path))
+        assert result.exit_code == 0, result.stderr
+    lines = path.read_text().splitlines()
+    settings = [json.loads(line)["settings"] for line in lines]
+    assert [(s["optimizer"], s["amp"]) for s in settings] == [("adamw", "bf16"), ("sgd", None)]
+    result = cli("plot", str(path), "--width", "100")
+    assert result.exit_code == 0, result.stderr
+    assert "superseded" not in result.stderr
+    legend = result.stdout.strip().splitlines()[-1]
+    assert f"● {TINY} adamw bf16-amp   ■ {TINY} sgd" in legend, legend
+    # the same sgd case again, compiled, and with 2 threads (settings edited: compiling is slow here)
+    record = json.loads(lines[1])
+    record["settings"]["compile_mode"] = "default"
+    compiled = json.dumps(record)
+    record["settings"]["compile_mode"], record["settings"]["threads"] = None, 2
+    path.write_text("\n".join([lines[1], compiled, json.dumps(record), lines[1]]) + "\n")
+    result = cli("plot", str(path), "-o", str(tmp_path / "p.svg"))
+    assert result.exit_code == 0, result.stderr
+    assert "1 earlier record(s) of the same case were superseded" in result.stderr  # only the repeated line
+    assert "3 cases, 3 series" in result.stderr
+    legend = cli("plot", str(path), "--width", "100").stdout.strip().splitlines()[-1]
+    assert legend == f"● {TINY} 1 thread   ■ {TINY} compile 1 thread   ▲ {TINY} 2 threads", legend

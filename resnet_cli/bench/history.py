@@ -3,7 +3,7 @@ grid and data-parallel lines) or one ``bench --format json`` document, one line 
 many (single run, grid, or a data-parallel ``--nproc`` run). No torch here.
 
 Every point must come from one device; a later record of the same case (variant, dtype, layout,
-mode, ranks, batch, input size) supersedes an earlier one, as a history is appended to. Errors name
+mode, optimizer, amp, compile mode, threads, ranks, batch, input size) supersedes an earlier one, as a history is appended to. Errors name
 the file and the line.
 
 A data-parallel run (``--nproc N``) is a point of its own series (``world_size`` N): its ``batch_size``
@@ -40,11 +40,16 @@ class Point:
     line: int
     mode: str = "eval"
     world_size: int = 1  # data-parallel ranks (``bench --nproc``); batch_size is then per rank
+    optimizer: Optional[str] = None  # a training step's optimizer (None in eval)
+    amp: Optional[str] = None  # --amp's autocast dtype (None: no autocast)
+    compile_mode: Optional[str] = None  # torch.compile mode (None: eager)
+    threads: Optional[int] = None  # torch intra-op threads of the run (None: not recorded)
 
     @property
     def key(self) -> tuple:
-        return (self.variant, self.dtype, self.channels_last, self.mode, self.world_size, self.batch_size,
-                self.input_size)
+        """The case's identity: a later point with the same key supersedes an earlier one."""
+        return (self.variant, self.dtype, self.channels_last, self.mode, self.optimizer, self.amp, self.compile_mode,
+                self.threads, self.world_size, self.batch_size, self.input_size)
 
 
 def _need(record: dict, path: str, where: str, *keys: str):
@@ -95,6 +100,18 @@ def _gmacs(flops, path: str, where: str, name: str = "flops_per_image") -> Optio
     return _number(flops, path, where, name) / 2e9 if flops else None
 
 
+def _threads(*values) -> Optional[int]:
+    """The first whole number among ``values`` (the thread count asked for, then the one measured)."""
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+    return None
+
+
+def _text(value) -> Optional[str]:
+    return None if value is None else str(value)
+
+
 def _from_saved(rec: dict, path: str, line: int) -> Point:
     """A ``--save`` line (single run or grid case)."""
     where = f"line {line}"
@@ -104,6 +121,7 @@ def _from_saved(rec: dict, path: str, line: int) -> Point:
     size = settings.get("input_size") or rec.get("input_size") or ()
     world = _number(rec["world_size"], path, where, "world_size", integer=True) if rec.get("world_size") else 1
     batch_key = "batch_per_rank" if world > 1 else "batch_size"  # a DDP line's batch_size is the global batch
+    mode = str(result.get("mode") or settings.get("mode") or rec.get("mode") or "eval")
     return Point(variant=str(_need(rec, path, where, "variant")), dtype=str(_need(rec, path, where, "settings", "dtype")),
                  channels_last=bool(settings.get("channels_last")),
                  batch_size=_number(_need(rec, path, where, "result", batch_key), path, where,
@@ -114,7 +132,10 @@ def _from_saved(rec: dict, path: str, line: int) -> Point:
                                        "result.latency_ms"),
                  gmacs=_gmacs(flops, path, where), device=str(_need(rec, path, where, "settings", "device")),
                  device_name=str(env.get("device_name", "")), line=line,
-                 mode=str(result.get("mode") or settings.get("mode") or rec.get("mode") or "eval"), world_size=world)
+                 mode=mode, world_size=world,
+                 optimizer=_text(settings.get("optimizer")) if mode == "train" else None, amp=_text(settings.get("amp")),
+                 compile_mode=_text(settings.get("compile_mode")),
+                 threads=_threads(settings.get("threads"), env.get("threads")))
 
 
 def _from_ddp(doc: dict, path: str) -> list[Point]:
@@ -139,7 +160,9 @@ def _from_ddp(doc: dict, path: str) -> list[Point]:
                          latency_ms=_latencies(_need(rank, path, where, "latency_ms"), path, where, "latency_ms"),
                          gmacs=None, device=str(doc.get("device_type") or _need(env, path, "", "device")),
                          device_name=str(env.get("device_name", "")), line=0, mode=str(doc.get("mode") or "train"),
-                         world_size=size))
+                         world_size=size, optimizer=_text(doc.get("optimizer")), amp=_text(doc.get("amp")),
+                         compile_mode=_text(doc.get("compile_mode")),
+                         threads=_threads(doc.get("threads_per_rank"), env.get("threads"))))
     return out
 
 
@@ -160,7 +183,10 @@ def _from_document(doc: dict, path: str) -> list[Point]:
                              latency_ms=_latencies(c["latency_ms"], path, where, "latency_ms"),
                              gmacs=(_number(c["gmacs"], path, where, "gmacs") if c.get("gmacs") is not None else None),
                              device=str(_need(doc, path, "", "device")),
-                             device_name=str(env.get("device_name", "")), line=0, mode=str(c.get("mode") or "eval")))
+                             device_name=str(env.get("device_name", "")), line=0, mode=str(c.get("mode") or "eval"),
+                             optimizer=_text(c.get("optimizer")), amp=_text(c.get("amp")),
+                             compile_mode=_text(doc.get("compile_mode")),
+                             threads=_threads(doc.get("threads"), env.get("threads"))))
         return out
     flops = _number(_need(doc, path, "", "flops_per_image"), path, "", "flops_per_image")
     out = []
@@ -174,7 +200,10 @@ def _from_document(doc: dict, path: str) -> list[Point]:
                                                 "images_per_sec"),
                          latency_ms=_latencies(_need(r, path, where, "latency_ms"), path, where, "latency_ms"),
                          gmacs=flops / 2e9, device=str(_need(doc, path, "", "device")),
-                         device_name=str(env.get("device_name", "")), line=0, mode=str(r.get("mode") or "eval")))
+                         device_name=str(env.get("device_name", "")), line=0, mode=str(r.get("mode") or "eval"),
+                         optimizer=_text(doc.get("optimizer")) if (r.get("mode") or "eval") == "train" else None,
+                         amp=_text(doc.get("amp")), compile_mode=_text(doc.get("compile_mode")),
+                         threads=_threads(doc.get("threads"), env.get("threads"))))
     return out
 
 

@@ -17,10 +17,15 @@ from ..errors import RuntimeFailure
 
 def series(points: Sequence) -> "OrderedDict[str, list]":
     """Points grouped into series: by variant, plus the dtype, layout, mode and input size where the file
-    holds more than one of them, and ``xN ranks`` for a data-parallel run of N ranks (its own series:
-    x is the batch per rank, y the total images/s); each series sorted by batch size, series in
-    first-seen order."""
+    holds more than one of them, the optimizer (``adamw``), autocast (``bf16-amp``), compile mode
+    (``compile``, ``compile-max-autotune``) and thread count (``2 threads``) where the points of one
+    variant differ in them (nothing is said for an eval case's optimizer, no autocast or eager), and ``xN ranks`` for a
+    data-parallel run of N ranks (its own series: x is the batch per rank, y the total images/s); each
+    series sorted by batch size, series in first-seen order."""
     several = {k: len({getattr(p, k) for p in points}) > 1 for k in ("dtype", "channels_last", "input_size", "mode")}
+    per_variant = {k: {v for v in {p.variant for p in points}
+                       if len({getattr(p, k) for p in points if p.variant == v}) > 1}
+                   for k in ("optimizer", "amp", "compile_mode", "threads")}
     groups: "OrderedDict[str, list]" = OrderedDict()
     for p in points:
         label = p.variant
@@ -30,6 +35,14 @@ def series(points: Sequence) -> "OrderedDict[str, list]":
             label += " nhwc" if p.channels_last else " nchw"
         if several["mode"]:
             label += f" {p.mode}"
+        if p.variant in per_variant["optimizer"] and p.optimizer:
+            label += f" {p.optimizer}"
+        if p.variant in per_variant["amp"] and p.amp:
+            label += f" {p.amp}-amp"
+        if p.variant in per_variant["compile_mode"] and p.compile_mode:
+            label += " compile" + ("" if p.compile_mode == "default" else f"-{p.compile_mode}")
+        if p.variant in per_variant["threads"] and p.threads is not None:
+            label += f" {p.threads} thread{'s' if p.threads != 1 else ''}"
         if several["input_size"] and p.input_size:
             label += f" {p.input_size[-2]}x{p.input_size[-1]}"
         if p.world_size > 1:  # data parallel: total images/s at a batch per rank
