@@ -271,6 +271,48 @@ def test_pooling_an_oom_retried_case_and_its_row():
     assert "8 (of 16, OOM)" in buf.getvalue() and "slower" in buf.getvalue()
 
 
+def test_ctrl_c_names_why_each_unfinished_case_has_no_or_fewer_rounds(tmp_path):
+    """Ctrl-C in case 2's second round (case 1 done, case 3 with 1 of 2 rounds), then in a one-round grid
+    in case 2 (case 3 never ran): ``error`` says why a case has fewer rounds (never null with rounds
+    missing), the row says ``not run`` rather than ``failed``, and only cases with a finished round are
+    saved."""
+    from rich.console import Console
+
+    from resnet_cli.render import grid as view
+
+    cases = g.expand([("a", "resnet18", (32, 32))], ("fp32",), (False,), (1, 2, 4))
+    calls = []
+
+    def run(job):
+        calls.append(job["case"])
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return {"ok": True, "run": fake_run(job["batch"], [10.0, 10.5, 9.5])}
+
+    grid = g.Grid(cases, lambda c, b, p: {"case": c.name, "batch": b}, run, rounds=2)
+    grid.run()
+    assert grid.interrupted and calls == [c.name for c in cases] + [cases[0].name, cases[1].name]
+    assert grid.errors == [None, "interrupted during its round 2 of 2", "interrupted after 1 of 2 rounds"]
+    calls.clear()
+    calls.extend(["x"] * 3)  # the next call is the 5th: case 2's first round
+    grid = g.Grid(cases, lambda c, b, p: {"case": c.name, "batch": b}, run, rounds=1)
+    grid.run()
+    assert grid.errors == [None, "interrupted during its round 1 of 1", g.NOT_RUN]
+    rep = g.report(grid, 0, device="cuda", process="subprocess", warmup=5, iters=3, min_time_s=None, threads=None,
+                   compile_mode=None, sort="run")
+    done, cut, unstarted = rep.cases
+    assert (done.rounds, cut.rounds, unstarted.rounds) == (1, 0, 0)
+    assert unstarted.error == "interrupted before it ran" and unstarted.latency_ms is None
+    assert f"{unstarted.case}: interrupted before it ran" in rep.warnings
+    buf = io.StringIO()
+    for r in view.renderables(rep):
+        Console(file=buf, width=250).print(r)
+    rows = buf.getvalue().splitlines()
+    assert any("not run" in r and "a/fp32" not in r and " 4 " in r for r in rows), buf.getvalue()
+    assert not any("failed" in r for r in rows), buf.getvalue()
+    assert [c.case for c in rep.cases if c.rounds] == [done.case]  # what --save writes (run_grid: rounds > 0)
+
+
 def test_peak_probe_grows_past_small_gemms_and_reads_its_cpu_share(monkeypatch):
     import torch
 

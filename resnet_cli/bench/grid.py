@@ -30,6 +30,8 @@ from .stats import (CONFIDENCE, batch_warnings, count_outliers, relative_through
                     utilization_warning)
 
 SORTS = ("run", "throughput", "latency", "name")
+#: The ``error`` of a case that Ctrl-C stopped before its first run started.
+NOT_RUN = "interrupted before it ran"
 
 
 @dataclass(frozen=True)
@@ -173,12 +175,13 @@ class Grid:
 
     def run(self) -> None:
         """Every round of every case; stops at Ctrl-C (``interrupted``) keeping the finished runs."""
-        total, done, spent = len(self.cases), 0, 0.0
+        total, done, spent, current = len(self.cases), 0, 0.0, None
         try:
             for r in range(self.rounds):
                 for i, case in enumerate(self.cases):
                     if self.errors[i] is not None:
                         continue
+                    current = i
                     round_text = f", round {r + 1} of {self.rounds}" if self.rounds > 1 else ""
                     self.progress(f"case {i + 1} of {total}{round_text}: {case.name}; {self._left(done, spent)}")
                     t0 = self.clock()
@@ -189,8 +192,23 @@ class Grid:
                         self.errors[i] = reply.get("error") or "failed"
                         continue
                     self._keep(i, case, reply["run"])
+            current = None
         except KeyboardInterrupt:
             self.interrupted = True
+            self._name_interrupted(current)
+
+    def _name_interrupted(self, current: Optional[int]) -> None:
+        """After Ctrl-C, each case with rounds left (and no error of its own) says why in ``errors``:
+        :data:`NOT_RUN` for one that never started, else when it was cut short."""
+        for i, runs in enumerate(self.runs):
+            if self.errors[i] is not None or len(runs) >= self.rounds:
+                continue
+            if i == current:
+                self.errors[i] = f"interrupted during its round {len(runs) + 1} of {self.rounds}"
+            elif not runs:
+                self.errors[i] = NOT_RUN
+            else:
+                self.errors[i] = f"interrupted after {len(runs)} of {self.rounds} rounds"
 
     def _keep(self, i: int, case: Case, run: dict) -> None:
         report = run["report"]

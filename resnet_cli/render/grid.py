@@ -13,6 +13,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from ..bench.grid import NOT_RUN
 from ..bench.memory import human_bytes
 from . import export
 from .bench import _sig, mode_columns, ms, phase_columns
@@ -58,8 +59,13 @@ def rows(report) -> list[dict]:
 
 
 def verdict(c, reference: str) -> str:
-    """``reference``, ``faster``, ``slower``, ``no significant difference``, ``failed`` or ``-`` (no test)."""
+    """``reference``, ``faster``, ``slower``, ``no significant difference``, ``failed``, ``not run``
+    (Ctrl-C came first), ``interrupted`` (in its first round) or ``-`` (no test)."""
     if c.latency_ms is None:
+        if c.error == NOT_RUN:
+            return "not run"
+        if c.error and c.error.startswith("interrupted during"):
+            return "interrupted"
         return "failed" if c.error else "-"
     if c.case == reference:
         return "reference"
