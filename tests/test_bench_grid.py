@@ -85,7 +85,7 @@ def same_process_run():
 def test_two_identical_cases_show_no_significant_difference(same_process_run):
     data, err = same_process_run
     first, twin, big = data["cases"]
-    assert data["process"] == "same-process" and data["rounds"] == 3 and data["iters"] == 8
+    assert data["process"] == "same-process" and data["rounds"] == 3 and data["iters"] == 24  # the total: 8 per round
     assert data["reference"] == first["case"] == f"{TINY}/fp32/b32/nchw" and twin["case"] == first["case"] + "#2"
     assert twin["significant"] is False and twin["relative_low"] < 1 < twin["relative_high"]
     assert twin["test"] == "rounds" and len(twin["round_medians_ms"]) == 3 and twin["iterations"] == 24
@@ -311,6 +311,40 @@ def test_ctrl_c_names_why_each_unfinished_case_has_no_or_fewer_rounds(tmp_path):
     assert any("not run" in r and "a/fp32" not in r and " 4 " in r for r in rows), buf.getvalue()
     assert not any("failed" in r for r in rows), buf.getvalue()
     assert [c.case for c in rep.cases if c.rounds] == [done.case]  # what --save writes (run_grid: rounds > 0)
+
+
+@pytest.mark.parametrize("iters, rounds, shares", [(3, 2, [2, 1]), (10, 3, [4, 3, 3]), (24, 3, [8, 8, 8]),
+                                                    (2, 3, [1, 1]), (1, 5, [1])])
+def test_iters_is_a_cases_exact_total_over_its_rounds(iters, rounds, shares):
+    per_round, seconds, used = g.split_over_rounds(iters, 2.0, rounds)
+    assert per_round == shares and sum(per_round) == iters and used == len(shares) and seconds == 2.0 / used
+    assert g.split_over_rounds(None, 3.0, 3) == (None, 1.0, 3)
+    cases = g.expand([("a", "resnet18", (32, 32))], ("fp32",), (False,), (1, 2))
+    jobs = []
+
+    def run(job):
+        jobs.append(job)
+        return {"ok": True, "run": fake_run(job["batch"], [10.0] * job["iters"])}
+
+    grid = g.Grid(cases, lambda c, b, p: {"case": c.name, "batch": b, "iters": None}, run, used, round_iters=per_round)
+    grid.run()
+    rep = g.report(grid, 0, device="cpu", process="same-process", warmup=5, iters=iters, min_time_s=None,
+                   threads=None, compile_mode=None, sort="run")
+    assert [c.iterations for c in rep.cases] == [iters, iters] and [j["iters"] for j in jobs[::2]] == shares
+
+
+def test_grid_times_exactly_iters_per_case_and_says_when_rounds_are_fewer():
+    result = bench("resnet20", "resnet20", "--dtype", "fp32,bf16", "--iters", "3", "--rounds", "2", "--same-process",
+                   *FAST, "--batch", "2", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["iters"] == 3 and data["rounds"] == 2
+    assert [(c["iterations"], len(c["round_medians_ms"])) for c in data["cases"]] == [(3, 2)] * 4
+    result = bench(TINY, "resnet20", "--iters", "2", "--same-process", *FAST, "--batch", "1", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "--iters 2 is fewer than --rounds 3: 2 rounds of 1 timed iteration each" in result.stderr
+    data = json.loads(result.stdout)
+    assert data["rounds"] == 2 and [c["iterations"] for c in data["cases"]] == [2, 2]
 
 
 def test_peak_probe_grows_past_small_gemms_and_reads_its_cpu_share(monkeypatch):

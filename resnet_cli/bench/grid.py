@@ -151,14 +151,17 @@ class Grid:
     """Runs ``cases`` for ``rounds`` rounds through ``run(job) -> answer`` (see :mod:`bench.worker`).
 
     ``job_for(case, batch, peak_tflops)`` builds a case's job; a measured peak GEMM rate is handed to
-    the later runs of the same dtype instead of measuring it again. ``progress(text)`` gets one line
+    the later runs of the same dtype instead of measuring it again. ``round_iters``: the timed
+    iterations of each round (``split_over_rounds``), set in each job's ``iters``. ``progress(text)`` gets one line
     before each run (which case of how many, which round, the time left).
     """
 
     def __init__(self, cases: Sequence[Case], job_for: Callable[[Case, int, Optional[float]], dict],
                  run: Callable[[dict], dict], rounds: int, progress: Callable[[str], None] = lambda text: None,
-                 clock: Callable[[], float] = time.monotonic, given_peak: Optional[float] = None):
+                 clock: Callable[[], float] = time.monotonic, given_peak: Optional[float] = None,
+                 round_iters: Optional[Sequence[int]] = None):
         self.cases, self.job_for, self.run_job, self.rounds = list(cases), job_for, run, rounds
+        self.round_iters = list(round_iters) if round_iters is not None else None  # the job's iters per round
         self.progress, self.clock, self.given_peak = progress, clock, given_peak
         self.runs: list[list[dict]] = [[] for _ in self.cases]
         self.errors: list[Optional[str]] = [None] * len(self.cases)
@@ -186,7 +189,10 @@ class Grid:
                     self.progress(f"case {i + 1} of {total}{round_text}: {case.name}; {self._left(done, spent)}")
                     t0 = self.clock()
                     peak = self.given_peak or (self.peaks.get(case.dtype) or {}).get("tflops")
-                    reply = self.run_job(self.job_for(case, self.batch[i], peak))
+                    job = self.job_for(case, self.batch[i], peak)
+                    if self.round_iters is not None:
+                        job = dict(job, iters=self.round_iters[r])
+                    reply = self.run_job(job)
                     spent, done = spent + self.clock() - t0, done + 1
                     if not reply.get("ok"):
                         self.errors[i] = reply.get("error") or "failed"
@@ -374,8 +380,13 @@ def report(grid: Grid, ref: int, *, device: str, process: str, warmup: int, iter
                       cases=order(compared, sort), warnings=warnings, interrupted=grid.interrupted)
 
 
-def split_over_rounds(iters: Optional[int], min_time_s: float, rounds: int) -> tuple[Optional[int], float]:
-    """(iterations, seconds) of one round: ``--iters`` and ``--min-time`` are a case's totals, divided
-    evenly over its rounds (each round still times at least ``runner.MIN_ITERS`` iterations when timed
-    by duration)."""
-    return (None if iters is None else max(1, math.ceil(iters / rounds))), min_time_s / rounds
+def split_over_rounds(iters: Optional[int], min_time_s: float, rounds: int) -> tuple[Optional[list[int]], float, int]:
+    """(timed iterations of each round, seconds of one round, rounds): ``--iters N`` and ``--min-time S``
+    are a case's totals. N is split exactly: rounds get ``N // R`` or one more, the larger shares
+    first (10 over 3 rounds: 4, 3, 3); with N below R the grid runs N rounds of one iteration. S is
+    divided evenly (each round still times at least ``runner.MIN_ITERS`` iterations when timed by
+    duration)."""
+    if iters is None:
+        return None, min_time_s / rounds, rounds
+    used = min(rounds, iters)
+    return [iters // used + (1 if r < iters % used else 0) for r in range(used)], min_time_s / used, used

@@ -278,9 +278,11 @@ class GridReport:
 
     Attributes:
         device: the device asked for; process: ``subprocess`` (a fresh interpreter per case and round)
-            or ``same-process``; rounds: rounds asked for (cases alternate within each round).
-        warmup, iters, min_time_s: the loop settings of one round (``--iters`` / ``--min-time`` divided
-            over the rounds); threads, compile_mode: as in ``BenchReport``.
+            or ``same-process``; rounds: rounds run (as asked, or ``--iters`` when that is fewer; cases
+            alternate within each round).
+        warmup: of one round; iters: a case's timed iterations in all (``--iters``, split exactly over
+            the rounds: ``grid.split_over_rounds``); min_time_s: of one round (``--min-time`` divided over
+            the rounds); threads, compile_mode: as in ``BenchReport``.
         reference: the case the relative speeds divide by; confidence: of the intervals (0.99).
         sort: the row order (``run``, ``throughput``, ``latency`` or ``name``).
         flops_convention: what ``flops_per_image`` and ``tflops`` count.

@@ -52,13 +52,13 @@ def run_grid(opts: GridOptions, fmt: Format, save: Optional[str]) -> None:
     cases = g.expand([(n, s.to_string(), hw) for n, s, hw in opts.networks], opts.dtypes, opts.layouts, opts.batches,
                      opts.modes, optimizer=opts.optimizer, amp=opts.amp)
     ref = g.pick_reference(cases, opts.reference)
-    iters, min_time_s = g.split_over_rounds(opts.iters, opts.min_time_s, opts.rounds)
+    round_iters, min_time_s, rounds = g.split_over_rounds(opts.iters, opts.min_time_s, opts.rounds)
 
     def job_for(case: g.Case, batch: int, peak: Optional[float]) -> dict:
         return {"variant": case.variant, "spec": case.spec, "weights": opts.weights, "strict": opts.strict,
                 "device": opts.device, "dtype": case.dtype, "channels_last": case.channels_last,
                 "compile_mode": opts.compile_mode, "batch": batch, "size": list(case.size), "warmup": opts.warmup,
-                "iters": iters, "min_time_s": min_time_s, "threads": opts.threads, "peak_tflops": peak,
+                "iters": None, "min_time_s": min_time_s, "threads": opts.threads, "peak_tflops": peak,
                 "force": opts.force, "retry": opts.retry, "mode": case.mode,
                 "optimizer": opts.optimizer, "amp": opts.amp, "detail": opts.detail}
 
@@ -70,13 +70,15 @@ def run_grid(opts: GridOptions, fmt: Format, save: Optional[str]) -> None:
 
         import_torch()
     run = g.run_in_process if opts.same_process else g.run_in_subprocess
-    tell(f"{len(cases)} cases x {opts.rounds} round(s), each in "
+    if rounds < opts.rounds:
+        tell(f"--iters {opts.iters} is fewer than --rounds {opts.rounds}: {rounds} rounds of 1 timed iteration each")
+    tell(f"{len(cases)} cases x {rounds} round(s), each in "
          + ("this process" if opts.same_process else "a fresh process") + "; relative speeds against "
          + cases[ref].name)
-    grid = g.Grid(cases, job_for, run, opts.rounds, progress=tell, given_peak=opts.peak_tflops)
+    grid = g.Grid(cases, job_for, run, rounds, progress=tell, given_peak=opts.peak_tflops, round_iters=round_iters)
     grid.run()
     result = g.report(grid, ref, device=opts.device, process="same-process" if opts.same_process else "subprocess",
-                      warmup=opts.warmup, iters=iters, min_time_s=None if iters is not None else min_time_s,
+                      warmup=opts.warmup, iters=opts.iters, min_time_s=None if opts.iters is not None else min_time_s,
                       threads=opts.threads, compile_mode=opts.compile_mode, sort=opts.sort)
     save_failed = None
     if save is not None:

@@ -90,8 +90,8 @@ def settings_table(report) -> Table:
                   title_justify="left", title_style="bold")
     table.add_column(style="dim")
     table.add_column()
-    timing = (f"{report.iters} timed iterations" if report.iters is not None
-              else f"at least {report.min_time_s:.3g} s and 10 iterations") + " per round"
+    timing = (f"{report.iters} timed iterations per case, split over its rounds" if report.iters is not None
+              else f"at least {report.min_time_s:.3g} s and 10 iterations per round")
     where = "a fresh process per case and round" if report.process == "subprocess" else "one process"
     lines = [("device", f"{env.get('device', report.device)} ({env.get('device_name', '?')})"),
              ("software", f"torch {env.get('torch_version', '?')}"),
