@@ -64,15 +64,22 @@ class _StdoutConsole(Console):
         raise BrokenPipeError(32, "the reader of stdout went away")
 
 
+#: Every string reaches a console literally: a table cell or title holding a user's file name or spec
+#: (``[red]x.py``, ``own.py:factory``) must not be read as rich markup or as an emoji code (``:factory:``).
+#: resnet-cli styles with ``style=`` and Text objects, never with markup in strings.
+_LITERAL = {"markup": False, "emoji": False, "highlight": False}
+
+
 def stdout() -> Console:
-    """A console on the current stdout; 200 columns when it is not a terminal, so piped tables do not wrap."""
+    """A console on the current stdout; 200 columns when it is not a terminal, so piped tables do not wrap.
+    Strings are shown literally (no markup, no emoji codes: see ``_LITERAL``)."""
     tty = sys.stdout.isatty()
-    return _StdoutConsole(file=sys.stdout, highlight=False, width=None if tty or "COLUMNS" in os.environ else 200)
+    return _StdoutConsole(file=sys.stdout, width=None if tty or "COLUMNS" in os.environ else 200, **_LITERAL)
 
 
 def stderr() -> Console:
-    """A console on the current stderr."""
-    return Console(file=sys.stderr, highlight=False)
+    """A console on the current stderr; strings are shown literally, as on :func:`stdout`."""
+    return Console(file=sys.stderr, **_LITERAL)
 
 
 def note(text: str) -> None:
