@@ -430,6 +430,34 @@ def test_grid_json_and_save_carry_optimizer_amp_and_phases(tmp_path):
     assert lines[1]["result"]["phase_ms"] == train_case["phase_ms"] and lines[0]["result"]["phase_ms"] is None
 
 
+def test_a_grid_save_line_has_a_single_runs_layout(tmp_path):
+    """A grid case's --save line carries every key of a single run's line (top level and ``result``)
+    except the per-process result keys README names as having no pooled value."""
+    grid_file, single_file = tmp_path / "g.jsonl", tmp_path / "s.jsonl"
+    tiny = ["resnet20", "--batch", "2", "--size", "32", "--warmup", "1", "--threads", "1", "--peak-tflops", "1",
+            "--iters", "2"]
+    result = bench(*tiny, "--mode", "both", "--rounds", "2", "--same-process", "--save", str(grid_file))
+    assert result.exit_code == 0, result.stderr
+    result = bench(*tiny, "--mode", "train", "--save", str(single_file))
+    assert result.exit_code == 0, result.stderr
+    single = json.loads(single_file.read_text())
+    eval_line, train_line = (json.loads(x) for x in grid_file.read_text().splitlines())
+    for line in (eval_line, train_line):
+        assert set(single) <= set(line), set(single) - set(line)
+        assert set(single["result"]) - set(line["result"]) == {"warmup_iterations", "warmup_stable", "compile_ms",
+                                                               "outliers", "flops"}
+        assert set(single["settings"]) <= set(line["settings"])
+        assert line["peak"] == single["peak"] == {"tflops": 1.0, "source": "--peak-tflops", "gemm_size": None,
+                                                  "busy": False}
+        assert line["result"]["first_call_ms"] > 0
+    res = train_line["result"]
+    assert res["plan_peak_bytes"] > 0 and res["step_peak_bytes"] > 0
+    assert res["plan_error_percent"] == pytest.approx(100 * (res["plan_peak_bytes"] - res["step_peak_bytes"])
+                                                      / res["step_peak_bytes"])
+    assert res["plan_peak_bytes"] == single["result"]["plan_peak_bytes"]  # the plan does not depend on timing
+    assert eval_line["result"]["plan_peak_bytes"] is None
+
+
 def test_grid_table_shows_the_phases_and_the_training_settings():
     result = CliRunner().invoke(app, ["bench", *TRAIN_GRID, "--peak-tflops", "1"], env={"COLUMNS": "220"})
     assert result.exit_code == 0, result.stderr

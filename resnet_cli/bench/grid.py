@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 import statistics
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from ..errors import ResnetCliError, UsageError
-from .records import FLOPS_CONVENTION, CaseResult, GridReport
+from .records import FLOPS_CONVENTION, CaseResult, GridReport, Peak
 from .stats import (CONFIDENCE, batch_warnings, count_outliers, relative_throughput, summarize,
                     utilization_warning)
 
@@ -284,11 +283,18 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
     stats = summarize(times)
     batch, flops_per_image = results[-1]["batch_size"], reports[0]["flops_per_image"]
     tflops = results[-1]["flops"] / (stats.median / 1e3) / 1e12  # a training step's FLOPs in train mode
-    peaks = [rep["peak"]["tflops"] for rep in reports if rep.get("peak")]
-    peak_tflops = given_peak or (peak or {}).get("tflops") or (max(peaks) if peaks else None)
+    peaks = [rep["peak"] for rep in reports if rep.get("peak")]
+    if given_peak:
+        chosen = Peak(tflops=given_peak, source="--peak-tflops")
+    else:
+        best = peak or (max(peaks, key=lambda p: p["tflops"]) if peaks else None)
+        chosen = Peak(**best) if best else None
+    peak_tflops = chosen.tflops if chosen else None
     memory = [r["peak_memory_bytes"] for r in results if r["peak_memory_bytes"] is not None]
     reserved = [r["peak_reserved_bytes"] for r in results if r["peak_reserved_bytes"] is not None]
     first = [r["first_call_ms"] for r in results if r["first_call_ms"] is not None]
+    steps = [r["step_peak_bytes"] for r in results if r.get("step_peak_bytes") is not None]
+    plan, step = results[-1].get("plan_peak_bytes"), max(steps) if steps else None
     return CaseResult(
         case=case.name, index=index, variant=case.variant, spec=reports[0]["spec"], dtype=case.dtype,
         batch_size=batch, requested_batch_size=case.batch, channels_last=case.channels_last,
@@ -302,7 +308,8 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
         warnings=_case_warnings(case, runs, stats, tflops / peak_tflops if peak_tflops else None,
                                 "--peak-tflops" if given_peak else "measured"),
         input_size=tuple(reports[0]["input_size"]), mode=case.mode, optimizer=case.optimizer, amp=case.amp,
-        phase_ms=_pooled_phases(results))
+        phase_ms=_pooled_phases(results), peak=chosen, plan_peak_bytes=plan, step_peak_bytes=step,
+        plan_error_percent=100.0 * (plan - step) / step if plan and step else None)
 
 
 def _pooled_phases(results: list[dict]) -> Optional[dict[str, float]]:

@@ -232,6 +232,10 @@ class CaseResult:
             autocast dtype (``bf16``, ``fp16``; None: none), as in ``BenchReport``.
         phase_ms: a train case with ``--detail``: median ms of ``forward`` (with the loss), ``backward``
             and ``optimizer``, the median over its rounds of each round's median; else None.
+        peak: the peak GEMM rate ``peak_tflops`` comes from (see :class:`Peak`; None without one).
+        plan_peak_bytes: train: the memory plan's peak of one step (the same every round);
+            step_peak_bytes: the largest measured step peak over the rounds (see ``BenchResult``);
+            plan_error_percent: ``100 * (plan_peak_bytes - step_peak_bytes) / step_peak_bytes``.
     """
 
     case: str
@@ -270,6 +274,10 @@ class CaseResult:
     optimizer: Optional[str] = None
     amp: Optional[str] = None
     phase_ms: Optional[dict[str, float]] = None
+    peak: Optional[Peak] = None
+    plan_peak_bytes: Optional[int] = None
+    step_peak_bytes: Optional[int] = None
+    plan_error_percent: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -237,17 +237,25 @@ def renderables(report) -> list[Any]:
     return out
 
 
+def save_record(*, timestamp: str, variant: str, spec: str, settings: dict, environment, flops_convention: str,
+                flops_per_image, peak, result, **extra) -> str:
+    """A ``--save`` JSON Lines record in the one layout every single-run and grid line shares:
+    schema_version, timestamp, variant, spec, settings, environment, flops_convention, flops_per_image,
+    peak, result, then ``extra`` (a grid case's ``case``, ``reference``, ...). Strict JSON, one line."""
+    record = {"schema_version": export.SCHEMA_VERSION, "timestamp": timestamp, "variant": variant, "spec": spec,
+              "settings": settings, "environment": environment, "flops_convention": flops_convention,
+              "flops_per_image": flops_per_image, "peak": peak, "result": result, **extra}
+    return export.strict_dumps(export.as_plain(record), separators=(",", ":"))
+
+
 def save_line(report, result, timestamp: str) -> str:
     """One ``--save`` JSON Lines record: variant, settings, environment, figures and timestamp."""
-    record = {
-        "schema_version": export.SCHEMA_VERSION, "timestamp": timestamp, "variant": report.variant,
-        "spec": report.spec,
-        "settings": {"device": report.device, "dtype": report.dtype, "channels_last": report.channels_last,
-                     "mode": report.mode, "optimizer": report.optimizer, "amp": report.amp,
-                     "compile_mode": report.compile_mode, "input_size": report.input_size,
-                     "threads": report.threads, "warmup": report.warmup, "iters": report.iters,
-                     "min_time_s": report.min_time_s},
-        "environment": report.environment, "flops_convention": report.flops_convention,
-        "flops_per_image": report.flops_per_image, "peak": report.peak, "result": result,
-    }
-    return export.strict_dumps(export.as_plain(record), separators=(",", ":"))
+    return save_record(
+        timestamp=timestamp, variant=report.variant, spec=report.spec,
+        settings={"device": report.device, "dtype": report.dtype, "channels_last": report.channels_last,
+                  "mode": report.mode, "optimizer": report.optimizer, "amp": report.amp,
+                  "compile_mode": report.compile_mode, "input_size": report.input_size,
+                  "threads": report.threads, "warmup": report.warmup, "iters": report.iters,
+                  "min_time_s": report.min_time_s},
+        environment=report.environment, flops_convention=report.flops_convention,
+        flops_per_image=report.flops_per_image, peak=report.peak, result=result)

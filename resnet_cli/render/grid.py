@@ -5,7 +5,6 @@ column names beside ours, and ``--save`` lines. Nothing here measures or compute
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -15,8 +14,7 @@ from rich.text import Text
 
 from ..bench.grid import NOT_RUN
 from ..bench.memory import human_bytes
-from . import export
-from .bench import _sig, mode_columns, ms, phase_columns
+from .bench import _sig, mode_columns, ms, phase_columns, save_record
 from .tables import keep_whole
 
 #: CSV / Markdown columns, one row per case. ``param_count`` (exact), ``gmacs`` (per image) and the
@@ -161,23 +159,26 @@ def renderables(report) -> list[Any]:
 
 
 def save_line(report, case, timestamp: str) -> str:
-    """One ``--save`` JSON Lines record for a grid case (the single-run layout, ``result`` pooled, plus
-    ``case``, ``rounds``, ``relative`` and ``significant``)."""
-    record = {
-        "schema_version": export.SCHEMA_VERSION, "timestamp": timestamp, "variant": case.variant, "spec": case.spec,
-        "case": case.case,
-        "settings": {"device": report.device, "dtype": case.dtype, "channels_last": case.channels_last, "mode": case.mode,
-                     "optimizer": case.optimizer, "amp": case.amp,
-                     "compile_mode": report.compile_mode, "input_size": case.input_size, "threads": report.threads, "warmup": report.warmup,
-                     "iters": report.iters, "min_time_s": report.min_time_s, "rounds": report.rounds,
-                     "process": report.process},
-        "environment": report.environment, "flops_convention": report.flops_convention,
-        "flops_per_image": case.flops_per_image, "gmacs": case.gmacs, "param_count": case.param_count,
-        "result": {"batch_size": case.batch_size, "requested_batch_size": case.requested_batch_size,
-                   "rounds": case.rounds, "iterations": case.iterations, "latency_ms": case.latency_ms,
-                   "images_per_sec": case.images_per_sec, "tflops": case.tflops, "utilization": case.utilization,
-                   "peak_memory_bytes": case.peak_memory_bytes, "peak_reserved_bytes": case.peak_reserved_bytes,
-                   "mode": case.mode, "phase_ms": case.phase_ms, "complete": case.rounds == report.rounds},
-        "reference": report.reference, "relative": case.relative, "significant": case.significant,
-    }
-    return json.dumps(export.as_plain(record), separators=(",", ":"))
+    """One ``--save`` JSON Lines record for a grid case: the single-run layout (``render.bench.save_record``)
+    with ``result`` pooled over the case's rounds, plus ``case``, ``reference``, ``relative`` and
+    ``significant``, and ``rounds`` / ``process`` in ``settings``. A single run's per-process result keys
+    that have no pooled value (``warmup_iterations``, ``warmup_stable``, ``compile_ms``, ``outliers``,
+    ``flops``) are left out (README, ``--save``)."""
+    return save_record(
+        timestamp=timestamp, variant=case.variant, spec=case.spec,
+        settings={"device": report.device, "dtype": case.dtype, "channels_last": case.channels_last, "mode": case.mode,
+                  "optimizer": case.optimizer, "amp": case.amp, "compile_mode": report.compile_mode,
+                  "input_size": case.input_size, "threads": report.threads, "warmup": report.warmup,
+                  "iters": report.iters, "min_time_s": report.min_time_s, "rounds": report.rounds,
+                  "process": report.process},
+        environment=report.environment, flops_convention=report.flops_convention,
+        flops_per_image=case.flops_per_image, peak=case.peak,
+        result={"batch_size": case.batch_size, "requested_batch_size": case.requested_batch_size,
+                "rounds": case.rounds, "iterations": case.iterations, "first_call_ms": case.first_call_ms,
+                "latency_ms": case.latency_ms, "images_per_sec": case.images_per_sec, "tflops": case.tflops,
+                "utilization": case.utilization, "peak_memory_bytes": case.peak_memory_bytes,
+                "peak_reserved_bytes": case.peak_reserved_bytes, "complete": case.rounds == report.rounds,
+                "mode": case.mode, "phase_ms": case.phase_ms, "plan_peak_bytes": case.plan_peak_bytes,
+                "step_peak_bytes": case.step_peak_bytes, "plan_error_percent": case.plan_error_percent},
+        case=case.case, gmacs=case.gmacs, param_count=case.param_count, reference=report.reference,
+        relative=case.relative, significant=case.significant)
