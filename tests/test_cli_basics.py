@@ -40,11 +40,16 @@ def test_list_json_and_family_filter():
     names = [v["name"] for v in data["variants"]]
     assert sorted(names) == sorted(variant_names())
     r50 = next(v for v in data["variants"] if v["name"] == "resnext50_32x4d")
-    assert (r50["family"], r50["block"], r50["layers"], r50["width"]) == ("torchvision", "bottleneck", "3-4-6-3", "32x4d")
+    assert (r50["family"], r50["block"], r50["layers"], r50["width_label"]) == ("torchvision", "bottleneck",
+                                                                                [3, 4, 6, 3], "32x4d")
+    assert (r50["width"], r50["groups"], r50["width_per_group"]) == (64, 32, 4)  # numbers, not text
+    assert r50["stage_channels"] == [256, 512, 1024, 2048] and r50["input_size"] == [3, 224, 224]
     cifar = json.loads(runner.invoke(app, ["list", "--family", "cifar", "-f", "json"]).stdout)["variants"]
     assert {v["name"] for v in cifar} == {"resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
                                           "wrn16_8", "wrn28_10", "wrn40_4", "cifar_resnet18"}
-    assert all(v["input_size"] == "3x32x32" for v in cifar)
+    assert all(v["input_size"] == [3, 32, 32] for v in cifar)
+    wrn = next(v for v in cifar if v["name"] == "wrn28_10")
+    assert (wrn["width"], wrn["width_label"], wrn["layers"]) == (160, "160", [4, 4, 4])
 
 
 def test_list_csv_and_markdown():

@@ -14,9 +14,13 @@ COLUMNS = ["name", "family", "block", "layers", "width", "stem", "shortcut", "at
            "source"]
 
 
-def variant_rows(family: Optional[str], pattern: Optional[str] = None) -> list[dict]:
+def variant_rows(family: Optional[str], pattern: Optional[str] = None, typed: bool = False) -> list[dict]:
     """One dict per variant (optionally one family, optionally names matching a shell-style glob such
-    as ``seresnext*``, case-insensitive), in registry order.
+    as ``seresnext*``, case-insensitive), in registry order: the table's text, or with ``typed`` the
+    JSON record, where ``layers`` (blocks per stage) and ``input_size`` (C, H, W) are lists of ints,
+    ``width`` the first stage's planes (int; the spec's ``widths[0]`` times the wide factor) beside
+    ``width_label`` (the table's text: ``64``, ``32x4d``, ``128 (x2)``, ``64 (pruned)``), ``groups`` and
+    ``width_per_group`` ints, and ``stage_channels`` each stage's output channels.
 
     Raises:
         UsageError: an unknown family, or a pattern that matches no name.
@@ -46,6 +50,11 @@ def variant_rows(family: Optional[str], pattern: Optional[str] = None) -> list[d
             "input_size": "x".join(map(str, s.input_size)),
             "source": v.source,
         })
+        if typed:
+            label = rows[-1]["width"]
+            rows[-1].update({"layers": list(s.layers), "width": s.stage_planes[0], "input_size": list(s.input_size)})
+            rows[-1].update({"width_label": label, "groups": s.groups, "width_per_group": s.width_per_group,
+                             "stage_channels": list(s.stage_channels)})
     if pattern is not None and not rows:
         where = f" in family {family.lower()}" if family is not None else ""
         raise UsageError(f"no variant matches {pattern!r}{where}; patterns are shell globs such as 'seresnext*' "
@@ -64,4 +73,5 @@ def list_variants(
     rows = variant_rows(family, pattern)
     from ..render.tables import simple_table
 
-    emit(fmt, {"variants": rows}, rows, COLUMNS, lambda _: simple_table(rows, COLUMNS, title="ResNet variants"))
+    payload = {"variants": variant_rows(family, pattern, typed=True)} if fmt == Format.json else None
+    emit(fmt, payload, rows, COLUMNS, lambda _: simple_table(rows, COLUMNS, title="ResNet variants"))
