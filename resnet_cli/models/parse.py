@@ -21,7 +21,7 @@ import re
 from ..errors import UsageError
 from ..limits import MAX_SIDE
 from .registry import VARIANTS
-from .spec import DEPTHS, ResNetSpec
+from .spec import DEPTHS, FIELD_DEFAULTS, ResNetSpec, inert_settings
 
 ALIASES = {
     "cardinality": "groups",
@@ -159,6 +159,12 @@ def _apply(spec: ResNetSpec, items: list[tuple[str, str]]) -> ResNetSpec:
         changes["dilate"] = ()
     if "block" in changes and "stage_blocks" not in changes:
         changes["stage_blocks"] = ()  # block= sets every stage
+    # A setting the variant had that the changes leave without effect (resnetrs50's se_ratio=0.25 under
+    # attn=none) goes back to its default; one written here is refused by the spec's validation.
+    merged = {f: changes.get(f, getattr(spec, f)) for f in FIELD_DEFAULTS}
+    for key, _ in inert_settings(merged):
+        if key not in given:
+            changes[key] = FIELD_DEFAULTS[key]
     new = spec.replace(**changes)
     if output_stride is not None:
         new = new.replace(dilate=dilate_for_output_stride(new, output_stride))

@@ -157,6 +157,9 @@ class ResNetSpec:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise UsageError(f"{key}={getattr(self, key)!r} is not allowed; use one of {', '.join(allowed)}")
+        inert = inert_settings({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        if inert:
+            raise UsageError(inert[0][1])
         if not self.layers or any(n < 1 for n in self.layers):
             raise UsageError(f"layers={_dashed(self.layers)} must be one or more stages of at least 1 block each")
         if len(self.widths) != len(self.layers):
@@ -234,9 +237,6 @@ class ResNetSpec:
                 raise UsageError("block_widths must be between 1 and 65536")
         if not 1 <= self.down_kernel_size <= 7 or self.down_kernel_size % 2 == 0:
             raise UsageError(f"down_kernel_size={self.down_kernel_size} must be an odd kernel size from 1 to 7")
-        if self.down_kernel_size > 1 and self.shortcut != "conv":
-            raise UsageError("down_kernel_size applies to shortcut=conv only (the avgpool and pad shortcuts "
-                             "have no strided conv)")
         if not 1 <= self.reduce_first <= 64:
             raise UsageError(f"reduce_first={self.reduce_first} must be an integer from 1 to 64")
         if self.stride_in_1x1 and self.aa != "none":
@@ -408,6 +408,47 @@ _V1_ONLY = ("stride_in_1x1", "conv_bias", "down_kernel_size", "reduce_first", "s
             "block_widths")
 _V1_DEFAULTS = {"stride_in_1x1": False, "conv_bias": False, "down_kernel_size": 1, "reduce_first": 1,
                 "stage_blocks": (), "out_channels": (), "block_widths": ()}
+
+
+def inert_settings(values) -> list[tuple[str, str]]:
+    """The keys of ``values`` (a mapping of :class:`ResNetSpec` field -> value) that differ from their
+    default but would change nothing in the network, because they only act together with another
+    setting: ``[(key, message)]``, the message naming both keys and what would make the key act.
+
+    The conditional keys (README "Custom specs"): ``se_ratio`` (needs ``attn=se``: the SE block's
+    reduction; ECA has no ratio), ``conv_eps`` (needs ``conv=std``: the weight standardisation's
+    epsilon), ``stride_in_1x1`` (needs a bottleneck: basic blocks have no 1x1 conv),
+    ``down_kernel_size`` (needs ``shortcut=conv``: the avgpool and pad shortcuts have no strided
+    conv), ``reduce_first`` and ``width_per_group`` (need the width rule: ``block_widths`` gives every
+    block's inner widths). A key at its default is never reported: it says what the network does.
+    ``groups``/``width_per_group`` on basic blocks are refused by :meth:`ResNetSpec.validate` (timm's
+    BasicBlock asserts cardinality 1), and the pre-activation-only and post-activation-only keys there too.
+    """
+    kinds = tuple(values["stage_blocks"]) or (values["block"],)
+    blocks = "stage_blocks=" + _dashed(values["stage_blocks"]) if values["stage_blocks"] else f"block={values['block']}"
+    explicit = "with block_widths given"
+    rules = {
+        "se_ratio": (values["attn"] == "se", "attn=se (it sets the SE block's reduction)", f"with attn={values['attn']}"),
+        "conv_eps": (values["conv"] == "std", "conv=std (it is the epsilon of the weight standardisation; "
+                     "conv=std needs preact=true)", f"with conv={values['conv']}"),
+        "stride_in_1x1": ("bottleneck" in kinds, "block=bottleneck (it moves a bottleneck's stride onto its first "
+                          "1x1 conv; a basic block has no 1x1 conv)", f"with {blocks}"),
+        "down_kernel_size": (values["shortcut"] == "conv", "shortcut=conv (it is the kernel of the strided conv "
+                             "shortcut; the avgpool and pad shortcuts have no strided conv)",
+                             f"with shortcut={values['shortcut']}"),
+        "reduce_first": (not values["block_widths"], "the width rule, not block_widths (it divides the first "
+                         "conv's width the rule gives; block_widths sets every block's inner widths)", explicit),
+        "width_per_group": (not values["block_widths"] or "bottleneck" not in kinds, "the width rule, not "
+                            "block_widths (it sets the bottleneck's inner width; block_widths sets every block's)", explicit),
+    }
+    out = []
+    for key, (acts, needs, now) in rules.items():
+        if not acts and values[key] != FIELD_DEFAULTS[key]:
+            out.append((key, f"{key}={_format_value(values[key])} needs {needs}; {now} it would be ignored"))
+    return out
+
+
+FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ResNetSpec) if f.default is not dataclasses.MISSING}
 
 
 def _dashed(values) -> str:
