@@ -122,3 +122,34 @@ def test_a_spec_never_keeps_a_key_without_effect(items, base):
     assert inert_settings(_fields(spec)) == []
     assert get_spec(spec.to_string()) == spec.replace(naming="timm")
 
+
+# --------------------------------------------------------------------------- wide_factor (README F7)
+def _meta(text):
+    import torch
+
+    from resnet_cli.models import build_model
+
+    with torch.device("meta"):
+        return build_model(text)
+
+
+def test_wide_factor_multiplies_the_written_widths_and_stem_width_as_timm_width_factor():
+    """timm ResNetV2: ``stem_chs = make_divisible(stem_chs * wf)``, ``out_chs = make_divisible(c * wf)``
+    (timm 1.0.31 resnetv2.py); ``ResNetV2(stem_chs=32, width_factor=2)`` has a 64-channel stem."""
+    model = _meta("resnet(wide_factor=2, widths=32-64-128-256, stem_width=32)")
+    assert model.conv1.weight.shape[0] == 32 * 2
+    assert model.layer1[0].conv3.weight.shape[0] == 32 * 4 * 2
+    assert model.layer4[0].conv3.weight.shape[0] == 256 * 4 * 2
+    spec = get_spec("resnet(wide_factor=2, widths=32-64-128-256, stem_width=32)")
+    assert spec.to_string() == "resnet(widths=32-64-128-256, stem_width=32, wide_factor=2)"  # as written
+
+
+def test_torchvision_wide_resnet_widens_the_bottleneck_only():
+    """torchvision's wide_resnet50_2 is width_per_group=128: the stem stays 64 channels."""
+    from conftest import load_reference
+
+    ref = load_reference("torchvision")["models"]["wide_resnet50_2"]
+    model = _meta("wide_resnet50_2")
+    assert list(model.conv1.weight.shape) == ref["state_dict"]["conv1.weight"] == [64, 3, 7, 7]
+    assert sum(p.numel() for p in model.parameters()) == ref["num_params"] == 68_883_240
+    assert get_spec("wide_resnet50_2").wide_factor == 1

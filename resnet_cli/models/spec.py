@@ -90,8 +90,10 @@ class ResNetSpec:
             nets only.
         conv_eps: the epsilon of ``conv=std`` (timm's StdConv2d default 1e-6; BiT uses 1e-8).
         wide_factor: width multiplier of the stem and every stage (BiT's ``x1``/``x3``/``x4``, timm
-            ``width_factor``): the network has ``widths * wide_factor`` planes and a stem of
-            ``stem_width * wide_factor``; ``widths`` and ``stem_width`` stay as given.
+            ``width_factor``, which multiplies its ``stem_chs`` and ``channels`` arguments alike): the
+            network has ``widths * wide_factor`` planes and a stem of ``stem_width * wide_factor``, written
+            values included; the spec keeps ``widths`` and ``stem_width`` as written. Not torchvision's
+            ``wide_resnet50_2``, which is ``width_per_group=128`` (the stem stays 64 channels).
         stride_in_1x1: put a bottleneck's stride on its first 1x1 conv instead of the 3x3 (ResNet v1 as
             in He et al. 2015 and Caffe; detectron2 ``STRIDE_IN_1X1``, mmdetection ``style='caffe'``).
         conv_bias: every convolution of the stem, the blocks and the shortcuts has a bias (Keras'
