@@ -117,8 +117,30 @@ def _parse_items(body: str) -> list[tuple[str, str]]:
             raise UsageError(f"spec item {raw.strip()!r} has no '=': write key=value "
                              f"(keys: {', '.join(ALLOWED_KEYS)})")
         key, value = (s.strip() for s in raw.split("=", 1))
+        check_missing_comma(key, value)
         items.append((key, value))
     return items
+
+
+_NEXT_ITEM = re.compile(r"\s([A-Za-z_]\w*)\s*=")
+
+
+def check_missing_comma(key: str, value: str) -> None:
+    """Refuse a value that holds another ``key=value`` after a space (``depth=18 layers=2-2-2-2``): the
+    comma between two items is missing. Text inside parentheses (a nested spec) is not looked at.
+
+    Raises:
+        UsageError: naming both items and the comma to add.
+    """
+    outer, previous = value, None
+    while outer != previous:  # blank out (...) groups, innermost first
+        previous, outer = outer, re.sub(r"\([^()]*\)", lambda m: " " * len(m.group(0)), outer)
+    found = _NEXT_ITEM.search(outer)
+    if found:
+        here, there = _item_text(key, value[:found.start()].strip()), _item_text(
+            *(part.strip() for part in value[found.start():].split("=", 1)))
+        raise UsageError(f"a comma is missing between {here} and {there}: write {here}, {there} "
+                         "(items are key=value, separated by commas)")
 
 
 # Keys that set the same field: giving two of them (or one twice) is refused, not resolved by order.
