@@ -30,6 +30,8 @@ def _fields(spec) -> dict:
     ("resnet(depth=18, stride_in_1x1=true)", "stride_in_1x1=true", "block=bottleneck", "block=basic"),
     ("resnet(down_kernel_size=3, shortcut=pad)", "down_kernel_size=3", "shortcut=conv", "shortcut=pad"),
     ("resnet(down_kernel_size=3, shortcut=avgpool)", "down_kernel_size=3", "shortcut=conv", "shortcut=avgpool"),
+    ("resnet(layers=3, aa=blur)", "aa=blur", "a stage that strides", "layers=3"),
+    ("resnet(layers=3-4, dilate=1, aa=avgpool)", "aa=avgpool", "a stage that strides", "layers=3-4 and dilate=1"),
     ("ecaresnet50d_pruned(reduce_first=2)", "reduce_first=2", "the width rule, not block_widths", "block_widths given"),
     ("ecaresnet50d_pruned(width_per_group=128)", "width_per_group=128", "the width rule, not block_widths", "block_widths given"),
 ])
@@ -51,6 +53,7 @@ def test_an_inert_key_is_a_usage_error_naming_both_keys(text, key, needs, now):
     "resnet(depth=50, stride_in_1x1=true)",
     "resnet(shortcut=conv, down_kernel_size=3)",
     "resnet(reduce_first=2)",
+    "resnet(depth=18, output_stride=8, aa=blur)",   # stage 2 still strides
 ])
 def test_a_key_that_acts_or_sits_at_its_default_is_accepted(text):
     spec = get_spec(text)
@@ -76,6 +79,7 @@ def test_se_ratio_changes_the_network_once_attn_is_se():
     ("senet154(shortcut=avgpool)", "down_kernel_size"),  # senet154's 3x3 conv shortcut is gone
     ("resnet50_v1(depth=18)", "stride_in_1x1"),      # basic blocks: no 1x1 to stride
     ("resnetv2_50x1_bit(conv=plain)", "conv_eps"),
+    ("resnetblur50(layers=3)", "aa"),                  # one stage: no strided block conv left
 ])
 def test_a_setting_inherited_from_the_variant_goes_back_to_its_default(text, key):
     spec = get_spec(text)
@@ -102,6 +106,9 @@ _conditional = st.fixed_dictionaries({}, optional={
     "shortcut": st.sampled_from(["conv", "avgpool", "pad"]),
     "down_kernel_size": st.sampled_from(["1", "3"]),
     "reduce_first": st.sampled_from(["1", "2"]),
+    "aa": st.sampled_from(["none", "blur", "avgpool"]),
+    "layers": st.sampled_from(["1", "1-1", "3-4-6-3"]),
+    "dilate": st.sampled_from(["1", "0", "1-1-1"]),
 })
 
 

@@ -422,13 +422,17 @@ def inert_settings(values) -> list[tuple[str, str]]:
     epsilon), ``stride_in_1x1`` (needs a bottleneck: basic blocks have no 1x1 conv),
     ``down_kernel_size`` (needs ``shortcut=conv``: the avgpool and pad shortcuts have no strided
     conv), ``reduce_first`` and ``width_per_group`` (need the width rule: ``block_widths`` gives every
-    block's inner widths). A key at its default is never reported: it says what the network does.
+    block's inner widths), ``aa`` (needs a stage that strides: one stage only, or every later stage
+    dilated, leaves no strided block conv). A key at its default is never reported: it says what the
+    network does.
     ``groups``/``width_per_group`` on basic blocks are refused by :meth:`ResNetSpec.validate` (timm's
     BasicBlock asserts cardinality 1), and the pre-activation-only and post-activation-only keys there too.
     """
     kinds = tuple(values["stage_blocks"]) or (values["block"],)
     blocks = "stage_blocks=" + _dashed(values["stage_blocks"]) if values["stage_blocks"] else f"block={values['block']}"
     explicit = "with block_widths given"
+    dilate = tuple(values["dilate"])
+    strides = len(values["layers"]) > 1 and not (dilate and all(dilate))  # a stage after the first strides
     rules = {
         "se_ratio": (values["attn"] == "se", "attn=se (it sets the SE block's reduction)", f"with attn={values['attn']}"),
         "conv_eps": (values["conv"] == "std", "conv=std (it is the epsilon of the weight standardisation; "
@@ -438,6 +442,9 @@ def inert_settings(values) -> list[tuple[str, str]]:
         "down_kernel_size": (values["shortcut"] == "conv", "shortcut=conv (it is the kernel of the strided conv "
                              "shortcut; the avgpool and pad shortcuts have no strided conv)",
                              f"with shortcut={values['shortcut']}"),
+        "aa": (strides, "a stage that strides (it anti-aliases the blocks' strided convs; stages after the "
+               "first stride unless dilated)", f"with layers={_dashed(values['layers'])}"
+               + (f" and dilate={'-'.join('1' if d else '0' for d in dilate)}" if dilate else "")),
         "reduce_first": (not values["block_widths"], "the width rule, not block_widths (it divides the first "
                          "conv's width the rule gives; block_widths sets every block's inner widths)", explicit),
         "width_per_group": (not values["block_widths"] or "bottleneck" not in kinds, "the width rule, not "
