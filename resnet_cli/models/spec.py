@@ -192,8 +192,12 @@ class ResNetSpec:
         if not 0 < self.se_ratio <= 1:
             raise UsageError(f"se_ratio={self.se_ratio} must be in (0, 1]")
         if "basic" in self.block_types() and (self.groups != 1 or self.width_per_group != 64):
-            raise UsageError("groups and width_per_group apply to bottleneck blocks only "
-                             "(basic blocks support groups=1, width_per_group=64)")
+            key = f"groups={self.groups}" if self.groups != 1 else f"width_per_group={self.width_per_group}"
+            blocks = f"stage_blocks={_dashed(self.stage_blocks)}" if self.stage_blocks else f"block={self.block}"
+            needs = "bottleneck blocks in every stage" if self.stage_blocks else "block=bottleneck"
+            raise UsageError(f"{key} needs {needs}: groups and width_per_group apply to bottleneck blocks "
+                             f"only, and {blocks} has basic blocks, which take groups=1 and width_per_group=64 "
+                             "(timm and torchvision refuse others)")
         if self.stem == "tiered" and self.stem_width < 4:
             raise UsageError(f"stem_width={self.stem_width} must be at least 4 for a tiered stem")
         if self.preact and (self.attn != "none" or self.aa != "none" or self.stem_pool == "conv"
