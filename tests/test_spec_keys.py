@@ -160,3 +160,12 @@ def test_torchvision_wide_resnet_widens_the_bottleneck_only():
     assert list(model.conv1.weight.shape) == ref["state_dict"]["conv1.weight"] == [64, 3, 7, 7]
     assert sum(p.numel() for p in model.parameters()) == ref["num_params"] == 68_883_240
     assert get_spec("wide_resnet50_2").wide_factor == 1
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("resnet(groups=32, block=basic)", "groups=32 needs block=bottleneck"),
+    ("test_resnet(width=128)", "width_per_group=128 needs bottleneck blocks in every stage"),
+])
+def test_groups_on_basic_blocks_names_the_value_and_the_block_setting(text, fragment):
+    result = runner.invoke(app, ["summary", text])
+    assert result.exit_code == 2 and fragment in result.stderr
