@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from resnet_cli.cli import app
+from resnet_cli.errors import UsageError
+from resnet_cli.models.parse import ALLOWED_KEYS, resolve
+from resnet_cli.models.unet_spec import ALLOWED_KEYS as UNET_KEYS
 
 runner = CliRunner()
 
@@ -24,13 +30,6 @@ def test_compare_with_no_variant_is_a_usage_error():
 
 
 # --------------------------------------------------------------------------- F9: messages name what was typed
-import pytest  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from resnet_cli.errors import UsageError  # noqa: E402
-from resnet_cli.models.parse import ALLOWED_KEYS, resolve  # noqa: E402
-from resnet_cli.models.unet_spec import ALLOWED_KEYS as UNET_KEYS  # noqa: E402
 
 
 def test_num_classes_0_on_a_unet_names_the_flag():

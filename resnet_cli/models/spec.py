@@ -438,7 +438,8 @@ def inert_settings(values) -> list[tuple[str, str]]:
     dilate = tuple(values["dilate"])
     strides = len(values["layers"]) > 1 and not (dilate and all(dilate))  # a stage after the first strides
     rules = {
-        "se_ratio": (values["attn"] == "se", "attn=se (it sets the SE block's reduction)", f"with attn={values['attn']}"),
+        "se_ratio": (values["attn"] == "se", "attn=se (it sets the SE block's reduction)",
+                     f"with attn={values['attn']}"),
         "conv_eps": (values["conv"] == "std", "conv=std (it is the epsilon of the weight standardisation; "
                      "conv=std needs preact=true)", f"with conv={values['conv']}"),
         "stride_in_1x1": ("bottleneck" in kinds, "block=bottleneck (it moves a bottleneck's stride onto its first "
@@ -452,7 +453,8 @@ def inert_settings(values) -> list[tuple[str, str]]:
         "reduce_first": (not values["block_widths"], "the width rule, not block_widths (it divides the first "
                          "conv's width the rule gives; block_widths sets every block's inner widths)", explicit),
         "width_per_group": (not values["block_widths"] or "bottleneck" not in kinds, "the width rule, not "
-                            "block_widths (it sets the bottleneck's inner width; block_widths sets every block's)", explicit),
+                            "block_widths (it sets the bottleneck's inner width; block_widths sets every block's)",
+                            explicit),
     }
     out = []
     for key, (acts, needs, now) in rules.items():
