@@ -196,7 +196,7 @@ def test_skips_takes_a_unet_spec_and_its_resize_decoder():
     (["summary", "unet(encoder=resnet20, decoder_channels=8-8-8-8-8)"], "encoder resnet20 has room for 1 to 4"),
     (["summary", "unet(depth=6, decoder_channels=1-1-1-1-1-1)"], "depth=6 is not possible"),
     (["summary", "unet(encoder=resnet18, colour=red)"], "unknown unet key 'colour'"),
-    (["summary", "unet(encoder=resnet18)", "--num-classes", "0"], "classes=0 must be 1"),
+    (["summary", "unet(encoder=resnet18)", "--num-classes", "0"], "--num-classes 0 is not possible for a U-Net"),
     (["compare", "unet(encoder=resnet18, decoder=bilinear)", "resnet18"], "decoder='bilinear' is not allowed"),
 ])
 def test_bad_unet_inputs_exit_2_with_one_line(args, needle):

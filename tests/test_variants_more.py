@@ -103,7 +103,7 @@ def test_new_keys_round_trip_through_the_spec_string():
     ("resnet(out_channels=256-512)", "one channel count per stage"),
     ("resnet(block_widths=64-64)", "give 32"),
     ("resnet(down_kernel_size=2)", "odd kernel size"),
-    ("resnet(down_kernel_size=3, shortcut=avgpool)", "shortcut=conv only"),
+    ("resnet(down_kernel_size=3, shortcut=avgpool)", "down_kernel_size=3 needs shortcut=conv"),
     ("resnet(reduce_first=0)", "reduce_first=0"),
     ("resnet(stride_in_1x1=true, aa=blur)", "aa=none"),
     ("resnet(depth=18, preact=true, conv_bias=true)", "post-activation"),

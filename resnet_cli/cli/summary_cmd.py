@@ -119,7 +119,8 @@ def _check_train_options(pass_, optimizer, dtype, amp, gpu_memory, freeze):
 
 @app.command("compare")
 def compare(
-    variants: List[str] = typer.Argument(..., metavar="VARIANT_OR_SPEC...", help="Two or more variants or specs."),
+    variants: List[str] = typer.Argument(..., metavar="VARIANT_OR_SPEC...",
+                                         help="One or more variants or specs, one row each."),
     size: Optional[str] = size_option("Input size H or HxW for the MACs column (default: each variant's own)."),
     fmt: Format = format_option(),
     kwargs: Optional[str] = typer.Option(None, "--kwargs", metavar="KEY=VALUE,...",

@@ -21,7 +21,7 @@ import re
 from ..errors import UsageError
 from ..limits import MAX_SIDE
 from .registry import VARIANTS
-from .spec import DEPTHS, ResNetSpec
+from .spec import DEPTHS, FIELD_DEFAULTS, ResNetSpec, inert_settings
 
 ALIASES = {
     "cardinality": "groups",
@@ -117,8 +117,30 @@ def _parse_items(body: str) -> list[tuple[str, str]]:
             raise UsageError(f"spec item {raw.strip()!r} has no '=': write key=value "
                              f"(keys: {', '.join(ALLOWED_KEYS)})")
         key, value = (s.strip() for s in raw.split("=", 1))
+        check_missing_comma(key, value)
         items.append((key, value))
     return items
+
+
+_NEXT_ITEM = re.compile(r"\s([A-Za-z_]\w*)\s*=")
+
+
+def check_missing_comma(key: str, value: str) -> None:
+    """Refuse a value that holds another ``key=value`` after a space (``depth=18 layers=2-2-2-2``): the
+    comma between two items is missing. Text inside parentheses (a nested spec) is not looked at.
+
+    Raises:
+        UsageError: naming both items and the comma to add.
+    """
+    outer, previous = value, None
+    while outer != previous:  # blank out (...) groups, innermost first
+        previous, outer = outer, re.sub(r"\([^()]*\)", lambda m: " " * len(m.group(0)), outer)
+    found = _NEXT_ITEM.search(outer)
+    if found:
+        here, there = _item_text(key, value[:found.start()].strip()), _item_text(
+            *(part.strip() for part in value[found.start():].split("=", 1)))
+        raise UsageError(f"a comma is missing between {here} and {there}: write {here}, {there} "
+                         "(items are key=value, separated by commas)")
 
 
 # Keys that set the same field: giving two of them (or one twice) is refused, not resolved by order.
@@ -159,6 +181,12 @@ def _apply(spec: ResNetSpec, items: list[tuple[str, str]]) -> ResNetSpec:
         changes["dilate"] = ()
     if "block" in changes and "stage_blocks" not in changes:
         changes["stage_blocks"] = ()  # block= sets every stage
+    # A setting the variant had that the changes leave without effect (resnetrs50's se_ratio=0.25 under
+    # attn=none) goes back to its default; one written here is refused by the spec's validation.
+    merged = {f: changes.get(f, getattr(spec, f)) for f in FIELD_DEFAULTS}
+    for key, _ in inert_settings(merged):
+        if key not in given:
+            changes[key] = FIELD_DEFAULTS[key]
     new = spec.replace(**changes)
     if output_stride is not None:
         new = new.replace(dilate=dilate_for_output_stride(new, output_stride))

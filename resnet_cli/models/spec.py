@@ -90,8 +90,10 @@ class ResNetSpec:
             nets only.
         conv_eps: the epsilon of ``conv=std`` (timm's StdConv2d default 1e-6; BiT uses 1e-8).
         wide_factor: width multiplier of the stem and every stage (BiT's ``x1``/``x3``/``x4``, timm
-            ``width_factor``): the network has ``widths * wide_factor`` planes and a stem of
-            ``stem_width * wide_factor``; ``widths`` and ``stem_width`` stay as given.
+            ``width_factor``, which multiplies its ``stem_chs`` and ``channels`` arguments alike): the
+            network has ``widths * wide_factor`` planes and a stem of ``stem_width * wide_factor``, written
+            values included; the spec keeps ``widths`` and ``stem_width`` as written. Not torchvision's
+            ``wide_resnet50_2``, which is ``width_per_group=128`` (the stem stays 64 channels).
         stride_in_1x1: put a bottleneck's stride on its first 1x1 conv instead of the 3x3 (ResNet v1 as
             in He et al. 2015 and Caffe; detectron2 ``STRIDE_IN_1X1``, mmdetection ``style='caffe'``).
         conv_bias: every convolution of the stem, the blocks and the shortcuts has a bias (Keras'
@@ -157,6 +159,9 @@ class ResNetSpec:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise UsageError(f"{key}={getattr(self, key)!r} is not allowed; use one of {', '.join(allowed)}")
+        inert = inert_settings({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        if inert:
+            raise UsageError(inert[0][1])
         if not self.layers or any(n < 1 for n in self.layers):
             raise UsageError(f"layers={_dashed(self.layers)} must be one or more stages of at least 1 block each")
         if len(self.widths) != len(self.layers):
@@ -187,8 +192,12 @@ class ResNetSpec:
         if not 0 < self.se_ratio <= 1:
             raise UsageError(f"se_ratio={self.se_ratio} must be in (0, 1]")
         if "basic" in self.block_types() and (self.groups != 1 or self.width_per_group != 64):
-            raise UsageError("groups and width_per_group apply to bottleneck blocks only "
-                             "(basic blocks support groups=1, width_per_group=64)")
+            key = f"groups={self.groups}" if self.groups != 1 else f"width_per_group={self.width_per_group}"
+            blocks = f"stage_blocks={_dashed(self.stage_blocks)}" if self.stage_blocks else f"block={self.block}"
+            needs = "bottleneck blocks in every stage" if self.stage_blocks else "block=bottleneck"
+            raise UsageError(f"{key} needs {needs}: groups and width_per_group apply to bottleneck blocks "
+                             f"only, and {blocks} has basic blocks, which take groups=1 and width_per_group=64 "
+                             "(timm and torchvision refuse others)")
         if self.stem == "tiered" and self.stem_width < 4:
             raise UsageError(f"stem_width={self.stem_width} must be at least 4 for a tiered stem")
         if self.preact and (self.attn != "none" or self.aa != "none" or self.stem_pool == "conv"
@@ -234,9 +243,6 @@ class ResNetSpec:
                 raise UsageError("block_widths must be between 1 and 65536")
         if not 1 <= self.down_kernel_size <= 7 or self.down_kernel_size % 2 == 0:
             raise UsageError(f"down_kernel_size={self.down_kernel_size} must be an odd kernel size from 1 to 7")
-        if self.down_kernel_size > 1 and self.shortcut != "conv":
-            raise UsageError("down_kernel_size applies to shortcut=conv only (the avgpool and pad shortcuts "
-                             "have no strided conv)")
         if not 1 <= self.reduce_first <= 64:
             raise UsageError(f"reduce_first={self.reduce_first} must be an integer from 1 to 64")
         if self.stride_in_1x1 and self.aa != "none":
@@ -408,6 +414,56 @@ _V1_ONLY = ("stride_in_1x1", "conv_bias", "down_kernel_size", "reduce_first", "s
             "block_widths")
 _V1_DEFAULTS = {"stride_in_1x1": False, "conv_bias": False, "down_kernel_size": 1, "reduce_first": 1,
                 "stage_blocks": (), "out_channels": (), "block_widths": ()}
+
+
+def inert_settings(values) -> list[tuple[str, str]]:
+    """The keys of ``values`` (a mapping of :class:`ResNetSpec` field -> value) that differ from their
+    default but would change nothing in the network, because they only act together with another
+    setting: ``[(key, message)]``, the message naming both keys and what would make the key act.
+
+    The conditional keys (README "Custom specs"): ``se_ratio`` (needs ``attn=se``: the SE block's
+    reduction; ECA has no ratio), ``conv_eps`` (needs ``conv=std``: the weight standardisation's
+    epsilon), ``stride_in_1x1`` (needs a bottleneck: basic blocks have no 1x1 conv),
+    ``down_kernel_size`` (needs ``shortcut=conv``: the avgpool and pad shortcuts have no strided
+    conv), ``reduce_first`` and ``width_per_group`` (need the width rule: ``block_widths`` gives every
+    block's inner widths), ``aa`` (needs a stage that strides: one stage only, or every later stage
+    dilated, leaves no strided block conv). A key at its default is never reported: it says what the
+    network does.
+    ``groups``/``width_per_group`` on basic blocks are refused by :meth:`ResNetSpec.validate` (timm's
+    BasicBlock asserts cardinality 1), and the pre-activation-only and post-activation-only keys there too.
+    """
+    kinds = tuple(values["stage_blocks"]) or (values["block"],)
+    blocks = "stage_blocks=" + _dashed(values["stage_blocks"]) if values["stage_blocks"] else f"block={values['block']}"
+    explicit = "with block_widths given"
+    dilate = tuple(values["dilate"])
+    strides = len(values["layers"]) > 1 and not (dilate and all(dilate))  # a stage after the first strides
+    rules = {
+        "se_ratio": (values["attn"] == "se", "attn=se (it sets the SE block's reduction)",
+                     f"with attn={values['attn']}"),
+        "conv_eps": (values["conv"] == "std", "conv=std (it is the epsilon of the weight standardisation; "
+                     "conv=std needs preact=true)", f"with conv={values['conv']}"),
+        "stride_in_1x1": ("bottleneck" in kinds, "block=bottleneck (it moves a bottleneck's stride onto its first "
+                          "1x1 conv; a basic block has no 1x1 conv)", f"with {blocks}"),
+        "down_kernel_size": (values["shortcut"] == "conv", "shortcut=conv (it is the kernel of the strided conv "
+                             "shortcut; the avgpool and pad shortcuts have no strided conv)",
+                             f"with shortcut={values['shortcut']}"),
+        "aa": (strides, "a stage that strides (it anti-aliases the blocks' strided convs; stages after the "
+               "first stride unless dilated)", f"with layers={_dashed(values['layers'])}"
+               + (f" and dilate={'-'.join('1' if d else '0' for d in dilate)}" if dilate else "")),
+        "reduce_first": (not values["block_widths"], "the width rule, not block_widths (it divides the first "
+                         "conv's width the rule gives; block_widths sets every block's inner widths)", explicit),
+        "width_per_group": (not values["block_widths"] or "bottleneck" not in kinds, "the width rule, not "
+                            "block_widths (it sets the bottleneck's inner width; block_widths sets every block's)",
+                            explicit),
+    }
+    out = []
+    for key, (acts, needs, now) in rules.items():
+        if not acts and values[key] != FIELD_DEFAULTS[key]:
+            out.append((key, f"{key}={_format_value(values[key])} needs {needs}; {now} it would be ignored"))
+    return out
+
+
+FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ResNetSpec) if f.default is not dataclasses.MISSING}
 
 
 def _dashed(values) -> str:

@@ -43,6 +43,8 @@ MAX_CHANNELS = 16384
 _KEYS = ("encoder", "decoder_channels", "depth", "classes", "attention", "decoder", "in_chans", "size")
 _ALIASES = {"encoder_depth": "depth", "num_classes": "classes", "in_channels": "in_chans", "channels": "in_chans",
             "decoder_attention_type": "attention", "encoder_name": "encoder"}
+#: every key the parser takes, aliases included (as the resnet(...) list), for the error messages
+ALLOWED_KEYS = tuple(sorted(set(_KEYS) | set(_ALIASES)))
 
 
 def _default_encoder() -> ResNetSpec:
@@ -266,7 +268,7 @@ def parse_unet(body: Optional[str], **overrides) -> UNetSpec:
         UsageError: an unknown key, a key given twice, a bad value, or a spec that cannot be built
             (the message names it).
     """
-    from .parse import parse_size, resolve
+    from .parse import check_missing_comma, parse_size, resolve
 
     given: dict[str, str] = {}
     for raw in split_items(body or ""):
@@ -275,13 +277,15 @@ def parse_unet(body: Optional[str], **overrides) -> UNetSpec:
                 raise UsageError(f"empty item in unet spec ({body.strip()!r}): write key=value, separated by commas")
             continue
         if "=" not in raw:
-            raise UsageError(f"unet spec item {raw.strip()!r} has no '=': write key=value (keys: {', '.join(_KEYS)})")
+            raise UsageError(f"unet spec item {raw.strip()!r} has no '=': write key=value "
+                             f"(keys: {', '.join(ALLOWED_KEYS)})")
         key, value = (s.strip() for s in raw.split("=", 1))
+        check_missing_comma(key, value)
         name = _ALIASES.get(key.lower(), key.lower())
         if name not in _KEYS:
             close = difflib.get_close_matches(name, _KEYS + tuple(_ALIASES), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise UsageError(f"unknown unet key {key!r}{hint}; keys: {', '.join(_KEYS)}")
+            raise UsageError(f"unknown unet key {key!r}{hint}; keys: {', '.join(ALLOWED_KEYS)}")
         if name in given:
             raise UsageError(f"{key}={value} conflicts with {given[name]} given before: give each setting once")
         given[name] = f"{key}={value}"
@@ -320,7 +324,11 @@ def parse_unet(body: Optional[str], **overrides) -> UNetSpec:
             raise UsageError(f"in_chans={in_chans} must be a positive integer")
         encoder = encoder.replace(in_chans=in_chans)
     changes["encoder"] = encoder
-    if overrides.get("num_classes") is not None:
+    if overrides.get("num_classes") is not None:  # --num-classes: the error names the flag the user typed
+        if not 1 <= overrides["num_classes"] <= MAX_CHANNELS:
+            raise UsageError(f"--num-classes {overrides['num_classes']} is not possible for a U-Net: use 1 to "
+                             f"{MAX_CHANNELS} (it sets classes, the segmentation head's output maps; "
+                             "0 = no classifier is for a ResNet)")
         changes["classes"] = overrides["num_classes"]
     size = parse_size(values["size"], what="size") if "size" in values else tuple(encoder.input_size[1:])
     changes["input_size"] = (encoder.in_chans, *size)
