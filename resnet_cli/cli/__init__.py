@@ -208,7 +208,8 @@ app = typer.Typer(
     cls=_App,
     name="resnet-cli",
     help="Inspect and benchmark ResNets: layer shapes, parameters, MACs/FLOPs, receptive fields, "
-         "U-Net skip shapes and forward-pass throughput. Add --debug anywhere for tracebacks.",
+         "U-Net skip shapes, training-step memory, and forward-pass and training-step throughput. Add --debug "
+         "anywhere for tracebacks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
