@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from resnet_cli.analysis.memory_plan import plan_memory  # noqa: E402
-from resnet_cli.bench.memory import human_bytes  # noqa: E402
+from resnet_cli.bench.memory import human_bytes, plan_error_percent  # noqa: E402
 from resnet_cli.bench.train import cpu_step_peak, make_train_step  # noqa: E402
 from resnet_cli.models import build_model, get_spec  # noqa: E402
 
@@ -49,7 +49,7 @@ def main() -> int:
         step = make_train_step(model, optimizer, shape, amp=amp, channels_last=cl)
         step()
         real = cpu_step_peak(step)
-        err = 100.0 * (plan.peak_bytes - real) / real
+        err = plan_error_percent(plan.peak_bytes, real)
         worst = max(worst, abs(err))
         setting = optimizer + (f", {amp} autocast" if amp else "") + (", channels-last" if cl else "")
         print(f"| {variant} | {'x'.join(map(str, shape))} | {setting} | {human_bytes(plan.peak_bytes, 2)} | "

@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Optional
 import torch
 
 from ..bench.memory import largest_fitting_near
-from ..errors import ReadsValues, RuntimeFailure, UsageError
+from ..errors import ReadsValues, RuntimeFailure, UsageError, first_line
 from .training import _Owners, _storage_key, check_trainable, freeze, stage_names, stage_of
 
 CUDA_BLOCK = 512  # the caching allocator rounds every allocation up to 512 bytes
@@ -160,7 +160,7 @@ def plan_memory(build: Callable[[], torch.nn.Module], input_shape: tuple[int, in
     try:
         return _plan(build, tuple(input_shape), mode, optimizer, dtype, amp, channels_last, device_type, frozen)
     except (RuntimeError, ValueError) as err:  # e.g. BatchNorm refusing one value per channel at batch 1
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = first_line(err)
         at = f"input {'x'.join(map(str, input_shape))}"
         if _fake_tensor_limit(err):  # the message is a bare op name such as aten._local_scalar_dense.default
             raise ReadsValues(f"the memory plan cannot replay this {mode} step at {at}: the step reads a "
@@ -177,12 +177,14 @@ _VALUE_ADVICE = {  # what still works when the plan cannot replay a step (summar
 
 
 def _fake_tensor_limit(err: BaseException) -> bool:
-    """An error of FakeTensorMode itself (data-dependent value or shape, an op without a fake kernel)."""
+    """An error of FakeTensorMode itself: a data-dependent value or shape (:func:`.trace.reads_values`), or
+    an op without a fake kernel."""
     from torch._subclasses import fake_tensor
 
-    kinds = tuple(getattr(fake_tensor, n) for n in ("DataDependentOutputException", "DynamicOutputShapeException",
-                                                   "UnsupportedOperatorException") if hasattr(fake_tensor, n))
-    return isinstance(err, kinds) or str(err).strip().startswith(("aten.", "prims."))
+    from .trace import reads_values
+
+    unsupported = getattr(fake_tensor, "UnsupportedOperatorException", ())
+    return reads_values(err) or isinstance(err, unsupported) or str(err).strip().startswith(("aten.", "prims."))
 
 
 class _PlanScaler:

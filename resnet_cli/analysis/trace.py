@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from ..errors import ReadsValues, ResnetCliError, RuntimeFailure, UsageError
+from ..errors import ReadsValues, ResnetCliError, RuntimeFailure, UsageError, first_line
 
 GLOBAL = None  # receptive field of a globally pooled tensor: the whole input
 UNDEFINED = ("undefined", "undefined")  # tag of a tensor whose RF and stride have no value (a fractional resize)
@@ -338,9 +338,9 @@ def value_error(err: BaseException, where: str, advice: str) -> ReadsValues:
     """The one-line error for a forward pass that reads a tensor's value during an analysis on meta or
     fake tensors (exit 1: no input size is to blame); ``where``: what ran (``the training MACs``),
     ``advice``: what works instead."""
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return ReadsValues(f"the forward pass reads a tensor's value ({first}), and {where} runs on meta/fake "
-                          f"tensors, which have shapes but no values; this is not about the input size: {advice}")
+    return ReadsValues(f"the forward pass reads a tensor's value ({first_line(err)}), and {where} runs on "
+                       f"meta/fake tensors, which have shapes but no values; this is not about the input size: "
+                       f"{advice}")
 
 
 def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Exception,
@@ -363,9 +363,9 @@ def input_error(model: torch.nn.Module, input_shape: tuple[int, ...], err: Excep
     failing, op, shapes = _first_failing_module(model, input_shape)
     nearest = nearest_working_size(model, input_shape)
     if nearest == (h, w):  # the size works on an empty CPU batch: what failed is not the size
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         return RuntimeFailure(f"the forward pass fails at input {h}x{w} in this analysis, though an empty CPU "
-                              f"batch of that size runs, so the size is not the cause: {first}" + (f"; {advice}" if advice else ""))
+                              f"batch of that size runs, so the size is not the cause: {first_line(err)}"
+                              + (f"; {advice}" if advice else ""))
     hint = f"; the nearest size that works is {nearest[0]}x{nearest[1]}" if nearest else ""
     where = f"layer '{failing}'" if failing else "the forward pass"
     if op in _ADD_OPS and len(shapes) == 2 and shapes[0] != shapes[1]:

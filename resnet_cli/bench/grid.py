@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from ..errors import ResnetCliError, UsageError
+from .memory import plan_error_percent
 from .records import FLOPS_CONVENTION, CaseResult, GridReport, Peak
 from .stats import (CONFIDENCE, batch_warnings, count_outliers, relative_throughput, summarize,
                     utilization_warning)
@@ -31,6 +32,8 @@ from .stats import (CONFIDENCE, batch_warnings, count_outliers, relative_through
 SORTS = ("run", "throughput", "latency", "name")
 #: The ``error`` of a case that Ctrl-C stopped before its first run started.
 NOT_RUN = "interrupted before it ran"
+#: The start of the ``error`` of a case that Ctrl-C stopped in the middle of a round.
+CUT_SHORT = "interrupted during its round"
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,7 @@ class Grid:
             if self.errors[i] is not None or len(runs) >= self.rounds:
                 continue
             if i == current:
-                self.errors[i] = f"interrupted during its round {len(runs) + 1} of {self.rounds}"
+                self.errors[i] = f"{CUT_SHORT} {len(runs) + 1} of {self.rounds}"
             elif not runs:
                 self.errors[i] = NOT_RUN
             else:
@@ -309,7 +312,7 @@ def pool(case: Case, index: int, runs: list[dict], error: Optional[str], peak: O
                                 "--peak-tflops" if given_peak else "measured"),
         input_size=tuple(reports[0]["input_size"]), mode=case.mode, optimizer=case.optimizer, amp=case.amp,
         phase_ms=_pooled_phases(results), peak=chosen, plan_peak_bytes=plan, step_peak_bytes=step,
-        plan_error_percent=100.0 * (plan - step) / step if plan and step else None)
+        plan_error_percent=plan_error_percent(plan, step))
 
 
 def _pooled_phases(results: list[dict]) -> Optional[dict[str, float]]:

@@ -3,8 +3,8 @@ grid and data-parallel lines) or one ``bench --format json`` document, one line 
 many (single run, grid, or a data-parallel ``--nproc`` run). No torch here.
 
 Every point must come from one device; a later record of the same case (variant, dtype, layout,
-mode, optimizer, amp, compile mode, threads, ranks, batch, input size) supersedes an earlier one, as a history is appended to. Errors name
-the file and the line.
+mode, optimizer, amp, compile mode, threads, ranks, batch, input size) supersedes an earlier one, as a
+history is appended to. Errors name the file and the line.
 
 A data-parallel run (``--nproc N``) is a point of its own series (``world_size`` N): its ``batch_size``
 is the batch per rank (what ``--batch`` took), its images/s the total over the ranks and its latency
@@ -133,7 +133,8 @@ def _from_saved(rec: dict, path: str, line: int) -> Point:
                  gmacs=_gmacs(flops, path, where), device=str(_need(rec, path, where, "settings", "device")),
                  device_name=str(env.get("device_name", "")), line=line,
                  mode=mode, world_size=world,
-                 optimizer=_text(settings.get("optimizer")) if mode == "train" else None, amp=_text(settings.get("amp")),
+                 optimizer=_text(settings.get("optimizer")) if mode == "train" else None,
+                 amp=_text(settings.get("amp")),
                  compile_mode=_text(settings.get("compile_mode")),
                  threads=_threads(settings.get("threads"), env.get("threads")))
 

@@ -58,6 +58,11 @@ _UNITS = {"b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024 ** 2, "mb": 1024
           "g": 1024 ** 3, "gb": 1024 ** 3, "gib": 1024 ** 3, "t": 1024 ** 4, "tb": 1024 ** 4, "tib": 1024 ** 4}
 
 
+def plan_error_percent(planned: Optional[int], measured: Optional[int]) -> Optional[float]:
+    """The memory plan's error against a measured peak, in % of the measurement (None without both)."""
+    return 100.0 * (planned - measured) / measured if planned and measured else None
+
+
 def parse_memory(text: str) -> int:
     """``24GiB``, ``24 GB``, ``80G``, ``512MiB`` -> bytes; a bare number is GiB. Every unit is binary: a GPU
     sold as "24 GB" has 24 GiB (24,576 MiB in ``nvidia-smi``).

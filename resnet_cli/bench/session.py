@@ -27,7 +27,7 @@ from .config import MAX_BATCH_CEILING, BenchConfig
 from .device import TORCH_DTYPES, MemoryProbe, available_ram_bytes, check_device, cpu_dtype_warning, environment, \
     free_memory, is_oom, load_average, measure_peak, synchronize
 from .memory import OomRetry, estimate_memory, human_bytes, largest_fitting, largest_fitting_near, \
-    refuse_if_too_big
+    plan_error_percent, refuse_if_too_big
 from .records import FLOPS_CONVENTION, TRAIN_FLOPS_CONVENTION, BenchReport, BenchResult, Peak
 from .runner import Interrupted, Measurement, make_timer, measure
 from .stats import batch_warnings, count_outliers, summarize, utilization_warning
@@ -322,7 +322,7 @@ class Session:
         planned = plan.peak_bytes if plan is not None else None
         extra = {"phase_ms": phase_medians(timer.splits[-len(m.times_ms):]) if cfg.detail else None,
                  "plan_peak_bytes": planned, "step_peak_bytes": measured,
-                 "plan_error_percent": 100.0 * (planned - measured) / measured if measured and planned else None}
+                 "plan_error_percent": plan_error_percent(planned, measured)}
         model.zero_grad(set_to_none=True)
         model.eval()
         return m, memory, extra
@@ -476,8 +476,8 @@ class Session:
                 times.append(time.perf_counter() - t0)
         cfg = self.cfg
         # a training step: forward + backward, the backward about twice the forward's MACs (the training MACs rule)
-        steps = 3 if "train" in cfg.modes else 1
-        one = min(times) * batch / probe * steps
+        train = "train" in cfg.modes
+        one = min(times) * batch / probe * (3 if train else 1)
         if cfg.iters is not None:
             timed, what = cfg.iters * one, f"{cfg.iters} timed iterations"
         else:
@@ -485,8 +485,8 @@ class Session:
             what = f"at least {CPU_MAX_BATCH_MIN_ITERS} timed iterations and {cfg.min_time_s:g} s (--min-time)"
         warm = min(cfg.warmup, 1) * one
         total = one + max(warm, 0) + timed
-        what_one = ("one training step" if steps == 3 else "one forward pass") + f" of batch {batch}"
-        scaled = (f"3 forward passes, scaled from one at batch {probe}" if steps == 3 else f"scaled from batch {probe}")
+        what_one = ("one training step" if train else "one forward pass") + f" of batch {batch}"
+        scaled = f"3 forward passes, scaled from one at batch {probe}" if train else f"scaled from batch {probe}"
         self.hooks.note(f"--max-batch: {what_one} takes about {one:.1f} s ({scaled}); measuring it takes about "
                         f"{total:.0f} s: first call, warm-up up to "
                         f"{cfg.min_time_s:g} s, {what}")

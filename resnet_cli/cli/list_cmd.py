@@ -70,8 +70,7 @@ def list_variants(
 ) -> None:
     """List every variant: family, block type, blocks per stage, width/groups, stem, shortcut, input size
     and source (the library or paper whose architecture it is)."""
-    rows = variant_rows(family, pattern)
+    rows = variant_rows(family, pattern, typed=fmt == Format.json)
     from ..render.tables import simple_table
 
-    payload = {"variants": variant_rows(family, pattern, typed=True)} if fmt == Format.json else None
-    emit(fmt, payload, rows, COLUMNS, lambda _: simple_table(rows, COLUMNS, title="ResNet variants"))
+    emit(fmt, {"variants": rows}, rows, COLUMNS, lambda _: simple_table(rows, COLUMNS, title="ResNet variants"))

@@ -107,16 +107,26 @@ def resolve(text: str, **overrides) -> tuple[str, ResNetSpec]:
 def _parse_items(body: str) -> list[tuple[str, str]]:
     if body.count("(") or body.count(")"):
         raise UsageError(f"unbalanced or nested parentheses in {body!r}: write NAME(key=value, ...) with one pair")
+    return key_value_items(body.split(","), body, "spec", ALLOWED_KEYS)
+
+
+def key_value_items(raw_items, body: str, what: str, keys) -> list[tuple[str, str]]:
+    """``[(key, value)]`` of a spec's comma-separated items (``raw_items``, split from ``body``), both
+    stripped; blank items are skipped when the whole body is blank. ``what`` names the spec in errors
+    (``spec``, ``unet spec``) and ``keys`` are the keys it lists.
+
+    Raises:
+        UsageError: an empty item, an item without ``=``, or a missing comma (:func:`check_missing_comma`).
+    """
     items = []
-    for raw in body.split(","):
+    for raw in raw_items:
         if not raw.strip():
             if body.strip():
-                raise UsageError(f"empty item in spec ({body.strip()!r}): write key=value, separated by commas")
+                raise UsageError(f"empty item in {what} ({body.strip()!r}): write key=value, separated by commas")
             continue
         if "=" not in raw:
-            raise UsageError(f"spec item {raw.strip()!r} has no '=': write key=value "
-                             f"(keys: {', '.join(ALLOWED_KEYS)})")
-        key, value = (s.strip() for s in raw.split("=", 1))
+            raise UsageError(f"{what} item {raw.strip()!r} has no '=': write key=value (keys: {', '.join(keys)})")
+        key, value = (part.strip() for part in raw.split("=", 1))
         check_missing_comma(key, value)
         items.append((key, value))
     return items

@@ -268,19 +268,10 @@ def parse_unet(body: Optional[str], **overrides) -> UNetSpec:
         UsageError: an unknown key, a key given twice, a bad value, or a spec that cannot be built
             (the message names it).
     """
-    from .parse import check_missing_comma, parse_size, resolve
+    from .parse import key_value_items, parse_size, resolve
 
     given: dict[str, str] = {}
-    for raw in split_items(body or ""):
-        if not raw.strip():
-            if (body or "").strip():
-                raise UsageError(f"empty item in unet spec ({body.strip()!r}): write key=value, separated by commas")
-            continue
-        if "=" not in raw:
-            raise UsageError(f"unet spec item {raw.strip()!r} has no '=': write key=value "
-                             f"(keys: {', '.join(ALLOWED_KEYS)})")
-        key, value = (s.strip() for s in raw.split("=", 1))
-        check_missing_comma(key, value)
+    for key, value in key_value_items(split_items(body or ""), body or "", "unet spec", ALLOWED_KEYS):
         name = _ALIASES.get(key.lower(), key.lower())
         if name not in _KEYS:
             close = difflib.get_close_matches(name, _KEYS + tuple(_ALIASES), n=1)

@@ -12,7 +12,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from ..bench.grid import NOT_RUN
+from ..bench.grid import CUT_SHORT, NOT_RUN
 from ..bench.memory import human_bytes
 from .bench import _sig, mode_columns, ms, phase_columns, save_record
 from .tables import keep_whole
@@ -62,7 +62,7 @@ def verdict(c, reference: str) -> str:
     if c.latency_ms is None:
         if c.error == NOT_RUN:
             return "not run"
-        if c.error and c.error.startswith("interrupted during"):
+        if c.error and c.error.startswith(CUT_SHORT):
             return "interrupted"
         return "failed" if c.error else "-"
     if c.case == reference:

@@ -19,9 +19,9 @@ def series(points: Sequence) -> "OrderedDict[str, list]":
     """Points grouped into series: by variant, plus the dtype, layout, mode and input size where the file
     holds more than one of them, the optimizer (``adamw``), autocast (``bf16-amp``), compile mode
     (``compile``, ``compile-max-autotune``) and thread count (``2 threads``) where the points of one
-    variant differ in them (nothing is said for an eval case's optimizer, no autocast or eager), and ``xN ranks`` for a
-    data-parallel run of N ranks (its own series: x is the batch per rank, y the total images/s); each
-    series sorted by batch size, series in first-seen order."""
+    variant differ in them (nothing is said for an eval case's optimizer, no autocast or eager), and
+    ``xN ranks`` for a data-parallel run of N ranks (its own series: x is the batch per rank, y the total
+    images/s); each series sorted by batch size, series in first-seen order."""
     several = {k: len({getattr(p, k) for p in points}) > 1 for k in ("dtype", "channels_last", "input_size", "mode")}
     per_variant = {k: {v for v in {p.variant for p in points}
                        if len({getattr(p, k) for p in points if p.variant == v}) > 1}
